@@ -1,0 +1,107 @@
+/*
+ * Native unicorn hooks for the machine's clock: instruction counting and
+ * getting control back, without Python on the hot path.
+ *
+ * A Python UC_HOOK_BLOCK callback costs ~0.33 us per block; this one costs a
+ * few ns (see ../shared/notes/unicorn.md, "Getting control back"). It is a
+ * plain C function that unicorn calls directly; Python registers it through
+ * ctypes with uc_hook_add and shares `struct bt_clock` with it.
+ *
+ *  - bt_block_hook charges each block's guest instruction count (looked up
+ *    in a direct-mapped table keyed by address and size, filled by a Python
+ *    callback on a miss) and asks unicorn to stop once the count reaches
+ *    `stop_at`, or, while `stop_on_if` is set, as soon as a block starts with
+ *    EFLAGS.IF = 1 (a masked interrupt is waiting for sti/popf/iret).
+ *  - bt_insn_hook counts single instructions exactly; the machine installs it
+ *    only for the last stretch before a deterministic timer deadline.
+ *
+ * This module is a Python extension only so that pip builds it; it exports
+ * no Python API. Python loads it with ctypes.CDLL(<module file>).
+ */
+#include <Python.h>
+#include <stdint.h>
+
+#define BT_TABLE_BITS 12
+#define BT_TABLE_SIZE (1u << BT_TABLE_BITS)
+
+typedef int (*bt_reg_read_fn)(void *uc, int regid, void *value);
+typedef int (*bt_emu_stop_fn)(void *uc);
+typedef uint32_t (*bt_fill_fn)(uint64_t address, uint32_t size);
+
+struct bt_clock {
+    uint64_t insns;        /* guest instructions charged so far */
+    uint64_t stop_at;      /* stop once insns >= stop_at */
+    uint64_t block_start;  /* the last block charged by bt_block_hook */
+    uint32_t block_size;
+    uint32_t block_insns;
+    uint32_t stop_on_if;   /* stop at a block start that sees EFLAGS.IF = 1 */
+    uint32_t stopped;      /* bit 0: count reached; bit 1: IF seen */
+    uint32_t eflags_regid;
+    uint32_t misses;
+    uint64_t blocks;
+    bt_reg_read_fn reg_read;
+    bt_emu_stop_fn emu_stop;
+    bt_fill_fn fill;
+    uint64_t tag[BT_TABLE_SIZE];
+    uint32_t size[BT_TABLE_SIZE];
+    uint32_t count[BT_TABLE_SIZE];
+};
+
+void bt_block_hook(void *uc, uint64_t address, uint32_t size, struct bt_clock *s)
+{
+    uint32_t h = (uint32_t)(address ^ (address >> BT_TABLE_BITS)) & (BT_TABLE_SIZE - 1);
+    uint32_t n;
+
+    if (s->tag[h] == address && s->size[h] == size) {
+        n = s->count[h];
+    } else {
+        n = s->fill(address, size);
+        s->tag[h] = address;
+        s->size[h] = size;
+        s->count[h] = n;
+        s->misses++;
+    }
+    s->blocks++;
+    s->block_start = address;
+    s->block_size = size;
+    s->block_insns = n;
+    s->insns += n;
+    if (s->insns >= s->stop_at) {
+        s->stopped |= 1;
+        s->emu_stop(uc);
+    }
+    if (s->stop_on_if) {
+        uint64_t eflags = 0;
+        s->reg_read(uc, (int)s->eflags_regid, &eflags);
+        if (eflags & 0x200) {
+            s->stopped |= 2;
+            s->emu_stop(uc);
+        }
+    }
+}
+
+void bt_insn_hook(void *uc, uint64_t address, uint32_t size, struct bt_clock *s)
+{
+    (void)address;
+    (void)size;
+    if (s->insns >= s->stop_at) {
+        s->stopped |= 1;
+        s->emu_stop(uc);
+        return;
+    }
+    s->insns++;
+}
+
+void bt_clear_table(struct bt_clock *s)
+{
+    for (uint32_t i = 0; i < BT_TABLE_SIZE; i++) {
+        s->tag[i] = ~(uint64_t)0;
+        s->size[i] = 0;
+    }
+}
+
+static struct PyModuleDef bt_hooks_module = {
+    PyModuleDef_HEAD_INIT, "_hooks", "Native unicorn hooks (loaded with ctypes).", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__hooks(void) { return PyModule_Create(&bt_hooks_module); }

@@ -1,0 +1,192 @@
+"""The ``bt`` command: run guests on the bare machine (and, later, under the monitor).
+
+Every failure the user can cause (bad options, a bad guest file) is one
+line on stderr and a non-zero status, never a traceback; every way a guest
+run can end has its own status (see :mod:`runtime.report`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import NoReturn
+
+from runtime.errors import GuestLoadError
+from runtime.report import OUTCOMES, Outcome, RunResult, status_table
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_GUEST = REPO_ROOT / "corpus" / "build" / "hello.elf"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and the documented bad-input status."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(OUTCOMES[Outcome.BAD_INPUT][0])
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    value = _int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _version() -> str:
+    try:
+        return metadata.version("btvmm")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="bt",
+        description="btvmm: a binary-translating hypervisor for 32-bit x86 guests, on unicorn.",
+        epilog="exit statuses of 'bt run':\n" + status_table(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"bt (btvmm) {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    run = sub.add_parser(
+        "run", help="run a guest",
+        description="Run a guest kernel (ELF32 i386, multiboot, or flat binary) and stream "
+                    "its serial console to stdout.",
+        epilog="exit statuses:\n" + status_table(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("guest", nargs="?", help=f"guest image (default: {DEFAULT_GUEST.name}, "
+                                               "the bundled hello guest)")
+    run.add_argument("--native", action="store_true",
+                     help="run on the bare machine: guest kernel at real ring 0, no monitor")
+    run.add_argument("--mem", type=_positive, default=128, metavar="MiB",
+                     help="guest RAM in MiB (default 128)")
+    run.add_argument("--module", action="append", default=[], metavar="FILE",
+                     help="multiboot module (repeatable)")
+    run.add_argument("--cmdline", default=None, metavar="S", help="multiboot command line")
+    run.add_argument("--load-addr", type=_int, default=None, metavar="ADDR",
+                     help="load a flat binary at this physical address")
+    run.add_argument("--entry", type=_int, default=None, metavar="ADDR",
+                     help="entry point of a flat binary (default: the load address)")
+    run.add_argument("--max-insns", type=_positive, default=None, metavar="N",
+                     help="stop after N guest instructions")
+    run.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                     help="stop after this much wall-clock time")
+    run.add_argument("--deterministic", action="store_true",
+                     help="time is guest instructions retired: every run takes every "
+                          "interrupt at the same guest instruction")
+    run.add_argument("--stats", action="store_true", help="print counters at the end (stderr)")
+    run.add_argument("--json", metavar="FILE", default=None,
+                     help="write the outcome and counters as JSON")
+    run.add_argument("--quiet", action="store_true",
+                     help="do not stream the guest console (it is still captured for --json)")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def _format_stats(stats: dict[str, object]) -> str:
+    lines = ["--- bt stats ---"]
+    for key, value in stats.items():
+        if isinstance(value, dict):
+            if not value:
+                continue
+            lines.append(f"{key}:")
+            for k, v in value.items():
+                lines.append(f"  {k:<24} {v}")
+        else:
+            lines.append(f"{key:<26} {value}")
+    return "\n".join(lines)
+
+
+def run_guest(args: argparse.Namespace) -> RunResult:
+    """Load and run one guest as the options say; raises GuestLoadError for bad input."""
+    from runtime.loader import load_guest
+    from runtime.machine import MIB, Machine, MachineConfig
+
+    path = args.guest or str(DEFAULT_GUEST)
+    if args.guest is None and not DEFAULT_GUEST.exists():
+        raise GuestLoadError(path, "the default guest is not built: run 'make corpus'")
+    console = None if args.quiet else sys.stdout.buffer
+    stdin = None
+    if sys.stdin is not None and not sys.stdin.closed and hasattr(sys.stdin, "buffer"):
+        stdin = sys.stdin.buffer
+    config = MachineConfig(mem_mib=args.mem, deterministic=args.deterministic,
+                           max_insns=args.max_insns, timeout_s=args.timeout,
+                           console=console, stdin=stdin)
+    machine = Machine(config)
+    cmdline = args.cmdline if args.cmdline is not None else path
+    state = load_guest(path, machine.uc.mem_write, args.mem * MIB, cmdline=cmdline,
+                       modules=args.module, load_addr=args.load_addr, entry=args.entry)
+    return machine.run(state)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if not args.native:
+        sys.stderr.write("bt: the monitor is not built yet; running natively (--native)\n")
+    try:
+        result = run_guest(args)
+    except GuestLoadError as err:
+        sys.stderr.write(f"bt: {err}\n")
+        return OUTCOMES[Outcome.BAD_INPUT][0]
+    sys.stdout.flush()
+    report = result.report()
+    if report:
+        sys.stderr.write(report + "\n")
+    if args.stats:
+        sys.stderr.write(_format_stats(result.stats) + "\n")
+    if args.json:
+        doc = {
+            "outcome": result.outcome.value,
+            "status": result.status,
+            "message": result.message,
+            "output": result.output.decode("latin-1"),
+            "registers": result.regs,
+            "stats": result.stats,
+        }
+        try:
+            Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+        except OSError as err:
+            sys.stderr.write(f"bt: {args.json}: cannot write: {err.strerror}\n")
+            return OUTCOMES[Outcome.BAD_INPUT][0]
+    return result.status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("bt: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,476 @@
+"""The bare PC: a guest on the emulated CPU, its kernel at real ring 0, no monitor.
+
+This is the reference every virtualized run must equal (the "native run").
+Unicorn is the CPU; this module adds what a PC has and unicorn lacks:
+exception and interrupt delivery through the guest IDT
+(:mod:`runtime.delivery`), the devices on the port bus
+(:mod:`runtime.devices`), a clock (real or deterministic), interrupt
+injection at block boundaries, ``hlt`` idling, and run limits.
+
+Getting control back (see ``shared/notes/unicorn.md`` for the numbers):
+a native block hook counts guest instructions and stops the engine at a
+count (the instruction limit, or a deterministic timer deadline: the last
+stretch counted per instruction so that interrupts land on exactly the
+same instruction every run) or as soon as a block starts with IF=1 while
+an interrupt waits; in real-time mode a watchdog thread stops the engine
+at the next device deadline. Python therefore runs only for port I/O,
+exceptions and interrupts, never per block.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from unicorn import (
+    UC_ARCH_X86,
+    UC_ERR_FETCH_PROT,
+    UC_ERR_FETCH_UNMAPPED,
+    UC_ERR_INSN_INVALID,
+    UC_ERR_READ_PROT,
+    UC_ERR_READ_UNMAPPED,
+    UC_ERR_WRITE_PROT,
+    UC_ERR_WRITE_UNMAPPED,
+    UC_HOOK_INSN,
+    UC_HOOK_INTR,
+    UC_MODE_32,
+    Uc,
+    UcError,
+)
+from unicorn import x86_const as X
+
+from runtime.clock import NS_PER_INSN, Clock, InsnClock, RealClock
+from runtime.cpustate import SEG_CS, SEG_SS, SEG_TR, CpuState, SegCache
+from runtime.delivery import Event, InterruptDelivery, TripleFault, Unsupported
+from runtime.devices import standard_pc
+from runtime.icount import NO_LIMIT, STOP_COUNT, STOP_IF, InstructionCounter
+from runtime.loader import BootState
+from runtime.paging import GuestMemory, PageFault, PhysicalAccessError
+from runtime.report import OUTCOMES, Outcome, RunResult
+from runtime.x86 import IF, IOPL_SHIFT, Descriptor, Vector
+
+MIB = 1 << 20
+
+#: Where the machine puts the boot GDT a multiboot loader leaves behind
+#: (inside the EBDA, which the memory map reports as reserved).
+BOOT_GDT = 0x9FC00
+BOOT_CS, BOOT_DS = 0x08, 0x10
+
+#: Exact per-instruction counting starts this many instructions before a
+#: deterministic deadline (more than the longest unicorn block).
+EXACT_WINDOW = 1024
+
+
+@dataclass
+class MachineConfig:
+    mem_mib: int = 128
+    deterministic: bool = False
+    max_insns: int | None = None
+    timeout_s: float | None = None
+    console: BinaryIO | None = None
+    stdin: BinaryIO | None = None
+
+
+@dataclass
+class MachineStats:
+    """Counters of the bare machine (``bt run --stats``)."""
+
+    runs: int = 0
+    exceptions: dict[str, int] = field(default_factory=dict)
+    interrupts: dict[int, int] = field(default_factory=dict)
+    software_ints: dict[int, int] = field(default_factory=dict)
+    double_faults: int = 0
+    halts: int = 0
+    io_denied: int = 0
+    watchdog_stops: int = 0
+    exact_runs: int = 0
+
+
+class _Stop(Exception):
+    """Raised inside the machine to end the run with an outcome."""
+
+    def __init__(self, outcome: Outcome, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.message = message
+
+
+class Machine:
+    """A PC with ``mem_mib`` MiB of RAM at physical 0, running one guest."""
+
+    def __init__(self, config: MachineConfig) -> None:
+        self.config = config
+        self.ram_size = config.mem_mib * MIB
+        self.uc = Uc(UC_ARCH_X86, UC_MODE_32)
+        self.uc.mem_map(0, self.ram_size)
+        self.cpu = CpuState(self.uc)
+        self.mem = GuestMemory(self._read_phys, self.uc.mem_write, self.ram_size, self._paging_regs)
+        self.delivery = InterruptDelivery(self.uc, self.cpu, self.mem)
+        self.counter = InstructionCounter(self.uc, self._read_code)
+        self.clock: Clock = (InsnClock(lambda: self.counter.insns) if config.deterministic
+                             else RealClock())
+        self.bus, self.pic, self.uart = standard_pc(
+            self.clock, config.console, config.stdin, self._on_guest_exit, self.ram_size)
+        self.stats = MachineStats()
+        self._exit_value: int | None = None
+        self._pending_stop: _Stop | None = None
+        self._hook_error: BaseException | None = None
+        self._watchdog = None
+        if not config.deterministic:
+            from runtime.watchdog import Watchdog
+
+            self._watchdog = Watchdog(self.uc)
+        self.uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        self.uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
+        self.uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
+
+    # --- memory helpers ------------------------------------------------------------
+    def _read_phys(self, paddr: int, n: int) -> bytes:
+        return bytes(self.uc.mem_read(paddr, n))
+
+    def _paging_regs(self) -> tuple[int, int, int]:
+        r = self.uc.reg_read
+        return r(X.UC_X86_REG_CR0), r(X.UC_X86_REG_CR3), r(X.UC_X86_REG_CR4)
+
+    def _read_code(self, eip: int, size: int) -> bytes:
+        """Code bytes at a guest EIP (CS base added, through the guest's page tables)."""
+        self.cpu.load()
+        base = self.cpu.seg(SEG_CS).base
+        return self.mem.read((base + eip) & 0xFFFFFFFF, size)
+
+    def read_linear(self, linear: int, n: int) -> bytes:
+        return self.mem.read(linear, n)
+
+    # --- boot ------------------------------------------------------------------------
+    def boot(self, state: BootState) -> None:
+        """Put the CPU in the state a multiboot loader leaves (Multiboot 0.6.96, 3.2).
+
+        32-bit protected mode, paging off, flat 4 GiB CS/DS/ES/FS/GS/SS, IF=0,
+        EAX = magic, EBX = the info block. The GDTR points at a small boot
+        GDT in the reserved EBDA; the guest is expected to load its own.
+        """
+        null = b"\0" * 8
+        code = struct.pack("<II", 0x0000FFFF, 0x00CF9B00)
+        data = struct.pack("<II", 0x0000FFFF, 0x00CF9300)
+        gdt = null + code + data
+        self.uc.mem_write(BOOT_GDT, gdt)
+        self.uc.reg_write(X.UC_X86_REG_GDTR, (0, BOOT_GDT, len(gdt) - 1, 0))
+        self.uc.reg_write(X.UC_X86_REG_IDTR, (0, 0, 0x3FF, 0))
+        cs = Descriptor.from_bytes(code)
+        ds = Descriptor.from_bytes(data)
+        for reg in (X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_FS, X.UC_X86_REG_GS):
+            self.uc.reg_write(reg, BOOT_DS)
+        self.cpu.load()
+        self.cpu.load_code_and_stack(SegCache.from_descriptor(BOOT_CS, cs),
+                                     SegCache.from_descriptor(BOOT_DS, ds), 0)
+        self.cpu.store()
+        self.uc.reg_write(X.UC_X86_REG_EFLAGS, 0x2)
+        self.uc.reg_write(X.UC_X86_REG_EAX, state.eax)
+        self.uc.reg_write(X.UC_X86_REG_EBX, state.ebx)
+        self.uc.reg_write(X.UC_X86_REG_ESP, 0x7000)
+        self.uc.reg_write(X.UC_X86_REG_EIP, state.entry)
+
+    # --- hooks (run inside emu_start: never raise into C) -------------------------------
+    def _on_guest_exit(self, value: int) -> None:
+        self._exit_value = value
+        self.uc.emu_stop()
+
+    def _on_intr(self, uc: Uc, intno: int, _data: object) -> None:
+        try:
+            self._take_exception(intno)
+        except _Stop as stop:
+            self._pending_stop = stop
+            uc.emu_stop()
+        except BaseException as exc:  # noqa: BLE001 - stored and re-raised after emu_start
+            self._hook_error = exc
+            uc.emu_stop()
+
+    def _take_exception(self, vector: int) -> None:
+        """A fault, trap or int n reported by unicorn: deliver it through the guest IDT."""
+        uc = self.uc
+        eip = uc.reg_read(X.UC_X86_REG_EIP)
+        self.cpu.load()
+        software = self.cpu.exception_is_int
+        self.counter.after_run(eip, faulted=True, software_int=software)
+        if software:
+            length = 1 if vector in (Vector.BP, Vector.OF) else 2
+            self.stats.software_ints[vector] = self.stats.software_ints.get(vector, 0) + 1
+            event = Event(vector, eip, None, eip - length, software=True)
+        else:
+            err = self.cpu.error_code if vector in (8, 10, 11, 12, 13, 14, 17) else None
+            name = f"#{Vector(vector).name}" if vector in Vector._value2member_map_ else str(vector)
+            self.stats.exceptions[name] = self.stats.exceptions.get(name, 0) + 1
+            event = Event(vector, eip, err, eip)
+        self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        try:
+            self.delivery.deliver(event)
+        except TripleFault as tf:
+            raise _Stop(Outcome.TRIPLE_FAULT, str(tf)) from None
+        except Unsupported as exc:
+            raise _Stop(Outcome.UNSUPPORTED, str(exc)) from None
+        except PhysicalAccessError as exc:
+            raise _Stop(Outcome.GUEST_ERROR, f"while delivering {event.describe()}: {exc}") from None
+
+    def _io_allowed(self, port: int, size: int) -> bool:
+        """The protected-mode I/O check unicorn skips (SDM vol 1, 19.5): CPL <= IOPL or the TSS bitmap."""
+        self.cpu.load()
+        cpl = self.cpu.cpl
+        iopl = (self.uc.reg_read(X.UC_X86_REG_EFLAGS) >> IOPL_SHIFT) & 3
+        if cpl <= iopl:
+            return True
+        tr = self.cpu.seg(SEG_TR)
+        try:
+            if tr.limit < 0x67:
+                return False
+            base_off = struct.unpack("<H", self.mem.read(tr.base + 0x66, 2))[0]
+            byte = base_off + port // 8
+            if byte + 1 > tr.limit:
+                return False
+            bits = struct.unpack("<H", self.mem.read(tr.base + byte, 2))[0] >> (port % 8)
+            return bits & ((1 << size) - 1) == 0
+        except (PageFault, PhysicalAccessError):
+            return False
+
+    def _deny_io(self) -> None:
+        """#GP(0) for a forbidden IN/OUT; delivered once the engine stops (end of the block)."""
+        self.stats.io_denied += 1
+        eip = self.uc.reg_read(X.UC_X86_REG_EIP)
+        self._io_fault = (self.uc.context_save(), eip)
+        self.uc.emu_stop()
+
+    def _on_in(self, uc: Uc, port: int, size: int, _data: object) -> int:
+        try:
+            if not self._io_allowed(port, size):
+                self._deny_io()
+                return 0
+            value = self.bus.read(port, size)
+            if self.pic.pending():
+                uc.emu_stop()
+            return value
+        except BaseException as exc:  # noqa: BLE001
+            self._hook_error = exc
+            uc.emu_stop()
+            return 0
+
+    def _on_out(self, uc: Uc, port: int, size: int, value: int, _data: object) -> None:
+        try:
+            if not self._io_allowed(port, size):
+                self._deny_io()
+                return
+            self.bus.write(port, size, value)
+            if self.pic.pending():
+                uc.emu_stop()
+        except BaseException as exc:  # noqa: BLE001
+            self._hook_error = exc
+            uc.emu_stop()
+
+    # --- the run loop --------------------------------------------------------------------
+    def _now(self) -> int:
+        return self.clock.now_ns()
+
+    def _sync_devices(self) -> None:
+        self.bus.advance(self._now())
+
+    def _interrupt_ready(self) -> bool:
+        if not self.pic.pending():
+            return False
+        if not self.uc.reg_read(X.UC_X86_REG_EFLAGS) & IF:
+            return False
+        self.cpu.load()
+        return not self.cpu.interrupt_shadow
+
+    def _inject(self) -> None:
+        vector = self.pic.acknowledge()
+        self.stats.interrupts[vector] = self.stats.interrupts.get(vector, 0) + 1
+        eip = self.uc.reg_read(X.UC_X86_REG_EIP)
+        self._deliver(Event(vector, eip, None, eip, external=True))
+
+    def _halted_at(self, eip: int) -> bool:
+        """True when the instruction just before ``eip`` is hlt (emu_start returned on it)."""
+        try:
+            return self._read_code(eip - 1, 1) == b"\xf4"
+        except (PageFault, PhysicalAccessError):
+            return False
+
+    def _idle(self) -> None:
+        """hlt: wait for the next interrupt (SDM vol 2, HLT)."""
+        self.stats.halts += 1
+        while True:
+            self._sync_devices()
+            if self.pic.pending():
+                if not self.uc.reg_read(X.UC_X86_REG_EFLAGS) & IF:
+                    raise _Stop(Outcome.HALTED, "hlt with interrupts disabled (an IRQ is pending)")
+                return
+            nxt = self.bus.next_event_ns()
+            if not self.uc.reg_read(X.UC_X86_REG_EFLAGS) & IF or nxt is None:
+                raise _Stop(Outcome.HALTED, "hlt with interrupts disabled and nothing pending"
+                            if not self.uc.reg_read(X.UC_X86_REG_EFLAGS) & IF
+                            else "hlt with no interrupt source armed")
+            if isinstance(self.clock, InsnClock):
+                self.clock.warp_to(nxt)
+                continue
+            self._check_wall_limit()
+            delay = (nxt - self._now()) / 1e9
+            if delay > 0:
+                time.sleep(min(delay, 0.01))
+
+    def _check_wall_limit(self) -> None:
+        if self.config.timeout_s is not None and time.monotonic() >= self._wall_deadline:
+            raise _Stop(Outcome.TIME_LIMIT, f"wall-clock limit of {self.config.timeout_s:g} s")
+
+    def _arm(self) -> None:
+        """Set where the next emu_start must stop: instruction limit, deadline, IF wait."""
+        limit = self.config.max_insns if self.config.max_insns is not None else NO_LIMIT
+        target = limit
+        if isinstance(self.clock, InsnClock):
+            nxt = self.bus.next_event_ns()
+            if nxt is not None:
+                target = min(target, self.counter.insns + self.clock.insns_until(nxt))
+        wait_if = self.pic.pending()
+        exact = target - self.counter.insns <= EXACT_WINDOW
+        self.counter.set_exact(exact)
+        if exact:
+            self.stats.exact_runs += 1
+            self.counter.arm(target, wait_if)
+        else:
+            self.counter.arm(target - EXACT_WINDOW // 2, wait_if)
+        if self._watchdog is not None:
+            deadlines = []
+            nxt = self.bus.next_event_ns()
+            if nxt is not None:
+                deadlines.append(time.monotonic() + max(0, nxt - self._now()) / 1e9)
+            if self.config.timeout_s is not None:
+                deadlines.append(self._wall_deadline)
+            self._watchdog.arm(min(deadlines) if deadlines else None)
+
+    def run(self, state: BootState) -> RunResult:
+        """Boot and run the guest to the end; never raises for guest behaviour."""
+        self._wall_deadline = time.monotonic() + (self.config.timeout_s or 0)
+        self._io_fault = None
+        self.boot(state)
+        t0 = time.perf_counter()
+        try:
+            outcome, message = self._loop()
+        except _Stop as stop:
+            outcome, message = stop.outcome, stop.message
+        finally:
+            if self._watchdog is not None:
+                self._watchdog.close()
+        elapsed = time.perf_counter() - t0
+        return self._result(outcome, message, elapsed)
+
+    def _loop(self) -> tuple[Outcome, str]:
+        uc = self.uc
+        limit = self.config.max_insns
+        while True:
+            self._sync_devices()
+            if self._interrupt_ready():
+                self._inject()
+            self._arm()
+            eip = uc.reg_read(X.UC_X86_REG_EIP)
+            self.stats.runs += 1
+            try:
+                uc.emu_start(eip, 0)
+            except UcError as err:
+                self._after_error(err)
+            eip = uc.reg_read(X.UC_X86_REG_EIP)
+            stopped = self.counter.stopped
+            self.counter.after_run(eip, faulted=False)
+            if self._hook_error is not None:
+                raise self._hook_error
+            if self._pending_stop is not None:
+                raise self._pending_stop
+            if self._exit_value is not None:
+                v = self._exit_value
+                return Outcome.GUEST_EXIT, f"guest wrote {v:#x} to the exit port"
+            if self._io_fault is not None:
+                ctx, fault_eip = self._io_fault
+                self._io_fault = None
+                uc.context_restore(ctx)
+                self._deliver(Event(Vector.GP, fault_eip, 0, fault_eip))
+                continue
+            if limit is not None and self.counter.insns >= limit:
+                return Outcome.INSN_LIMIT, f"instruction limit of {limit} reached"
+            self._check_wall_limit()
+            if stopped & (STOP_COUNT | STOP_IF) or (self._watchdog and self._watchdog.fired):
+                if self._watchdog and self._watchdog.fired:
+                    self.stats.watchdog_stops += 1
+                continue
+            if self._halted_at(eip):
+                self._idle()
+
+    def _after_error(self, err: UcError) -> None:
+        """emu_start failed: #UD is the guest's to handle, the rest ends the run."""
+        eip = self.uc.reg_read(X.UC_X86_REG_EIP)
+        if err.errno == UC_ERR_INSN_INVALID:
+            self.counter.after_run(eip, faulted=True)
+            self.stats.exceptions["#UD"] = self.stats.exceptions.get("#UD", 0) + 1
+            self._deliver(Event(Vector.UD, eip, None, eip))
+            return
+        what = {
+            UC_ERR_READ_UNMAPPED: "read of memory outside guest RAM",
+            UC_ERR_WRITE_UNMAPPED: "write to memory outside guest RAM",
+            UC_ERR_FETCH_UNMAPPED: "fetch from memory outside guest RAM",
+            UC_ERR_READ_PROT: "read denied",
+            UC_ERR_WRITE_PROT: "write denied",
+            UC_ERR_FETCH_PROT: "fetch denied",
+        }.get(err.errno, f"CPU error: {err}")
+        raise _Stop(Outcome.GUEST_ERROR, what)
+
+    # --- results -------------------------------------------------------------------------------
+    def guest_registers(self) -> dict[str, int]:
+        """The guest-visible registers at the end of the run."""
+        r = self.uc.reg_read
+        names = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip", "eflags",
+                 "cs", "ss", "ds", "es", "fs", "gs", "cr0", "cr2", "cr3", "cr4")
+        regs = {n: r(getattr(X, f"UC_X86_REG_{n.upper()}")) for n in names}
+        self.cpu.load()
+        regs["cpl"] = self.cpu.cpl
+        return regs
+
+    def _result(self, outcome: Outcome, message: str, elapsed: float) -> RunResult:
+        if outcome is Outcome.GUEST_EXIT:
+            assert self._exit_value is not None
+            status = ((self._exit_value << 1) | 1) & 0xFF
+        else:
+            status = OUTCOMES[outcome][0]
+        regs = self.guest_registers()
+        try:
+            code = self._read_code(regs["eip"], 16)
+        except (PageFault, PhysicalAccessError):
+            code = b""
+        st = self.counter.state
+        stats = {
+            "instructions": self.counter.insns,
+            "blocks": self.counter.blocks,
+            "block_table_misses": self.counter.misses,
+            "seconds": round(elapsed, 6),
+            "mips": round(self.counter.insns / elapsed / 1e6, 2) if elapsed > 0 else 0.0,
+            "emu_starts": self.stats.runs,
+            "exact_runs": self.stats.exact_runs,
+            "watchdog_stops": self.stats.watchdog_stops,
+            "halts": self.stats.halts,
+            "virtual_ns": self.clock.now_ns(),
+            "exceptions": dict(self.stats.exceptions),
+            "interrupts": {f"{k:#x}": v for k, v in sorted(self.stats.interrupts.items())},
+            "software_interrupts": {f"{k:#x}": v for k, v in sorted(self.stats.software_ints.items())},
+            "double_faults": self.delivery.double_faults,
+            "io_denied": self.stats.io_denied,
+            "port_io": {name: {"reads": c.reads, "writes": c.writes}
+                        for name, c in self.bus.counters.items() if c.reads or c.writes},
+        }
+        return RunResult(outcome, status, message, bytes(self.uart.captured), regs, code,
+                         (st.block_start, st.block_size), stats)
+
+
+def ns_per_insn() -> int:
+    return NS_PER_INSN
+
+
+def default_console() -> BinaryIO:
+    return sys.stdout.buffer

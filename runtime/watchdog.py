@@ -1,0 +1,68 @@
+"""Getting control back from unicorn on wall-clock deadlines (real-time mode).
+
+A Python thread sleeps until the next device deadline (or the run's wall
+limit) and then asks the engine to stop. ctypes releases the GIL during
+``emu_start``, so the thread runs while the guest does. A stop request
+issued between two ``emu_start`` calls is lost (measured), so the thread
+repeats it every ``RETRY_S`` until the run loop acknowledges it with
+:meth:`Watchdog.arm`. Cost measured in the notes: 15-34 us per stop, under
+1 % of throughput at 1 kHz.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from unicorn import Uc
+
+RETRY_S = 0.0005
+
+
+class Watchdog:
+    """Stops ``uc`` when the wall clock passes the armed deadline."""
+
+    def __init__(self, uc: Uc) -> None:
+        self.uc = uc
+        self._cond = threading.Condition()
+        self._deadline: float | None = None
+        self._generation = 0
+        self._fired_generation = -1
+        self._closed = False
+        self.stops = 0
+        self._thread = threading.Thread(target=self._loop, name="bt-watchdog", daemon=True)
+        self._thread.start()
+
+    def arm(self, deadline: float | None) -> None:
+        """Set the next deadline (``time.monotonic()`` seconds) or None; acknowledges a fired one."""
+        with self._cond:
+            self._generation += 1
+            self._deadline = deadline
+            self._cond.notify()
+
+    @property
+    def fired(self) -> bool:
+        return self._fired_generation == self._generation
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout=1)
+
+    def _loop(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if self._deadline is None:
+                    self._cond.wait()
+                    continue
+                delay = self._deadline - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                gen = self._generation
+                self._fired_generation = gen
+                self.stops += 1
+                while gen == self._generation and not self._closed:
+                    self.uc.emu_stop()
+                    self._cond.wait(RETRY_S)
