@@ -226,9 +226,13 @@ class InterruptDelivery:
         size = word * len(frame)
         top = (new_esp - size) & 0xFFFFFFFF
         self._check_stack(new_ss, top, size, stack_err)
-        fmt = "<" + ("I" if gate32 else "H") * len(frame)
-        data = struct.pack(fmt, *[v & (0xFFFFFFFF if gate32 else 0xFFFF) for v in reversed(frame)])
-        self._write(new_ss.base + top, data)
+        # push one item at a time, highest address first, as the processor does: a #PF
+        # while pushing reports the address of the very push that failed in CR2
+        fmt = "<I" if gate32 else "<H"
+        mask = 0xFFFFFFFF if gate32 else 0xFFFF
+        for i, value in enumerate(frame):
+            offset = size - word * (i + 1)
+            self._write(new_ss.base + top + offset, struct.pack(fmt, value & mask))
 
         new_cs = SegCache.from_descriptor((sel & 0xFFFC) | new_cpl, code)
         new_eflags = eflags & ~(TF | NT | RF | VM)

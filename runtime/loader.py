@@ -11,6 +11,10 @@ Three kinds of image, tried in this order:
 3. An ELF32 i386 executable without a multiboot header: PT_LOAD segments
    only, EAX = EBX = 0.
 
+Header flags (spec 3.1.2) are treated as QEMU treats them: modules are
+always page-aligned (bit 0) and memory information is always given (bit 1);
+a video mode request (bit 2) and unknown required bits are ignored.
+
 Everything is checked and planned before the first byte is written, so a
 GuestLoadError leaves guest RAM untouched. ELF headers are read with
 ``struct`` (exact messages, no surprises on garbage input); lief only names

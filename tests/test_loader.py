@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime.errors import GuestLoadError
@@ -91,7 +91,9 @@ def elf32(
 def elf64_header(machine: int = 62) -> bytes:
     """A minimal ELF64 little-endian executable header (64 bytes)."""
     ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
-    return ident + struct.pack("<HHIQQQIHHHHHH", 2, machine, 1, 0x400000, 64, 0, 0, 64, 56, 0, 64, 0, 0)
+    return ident + struct.pack(
+        "<HHIQQQIHHHHHH", 2, machine, 1, 0x400000, 64, 0, 0, 64, 56, 0, 64, 0, 0
+    )
 
 
 def mb_header(flags: int, *fields: int, checksum: int | None = None) -> bytes:
@@ -109,9 +111,9 @@ def kludge_image(load_addr: int = 0x100000, code: bytes = b"\xf4" * 16, bss: int
     the first byte after the header.
     """
     size = 32 + len(code)
-    return mb_header(
-        0x10003, load_addr, load_addr, 0, load_addr + size + bss, load_addr + 32
-    ) + code
+    return (
+        mb_header(0x10003, load_addr, load_addr, 0, load_addr + size + bss, load_addr + 32) + code
+    )
 
 
 def load_error(path: Path | str, ram: Ram | None = None, **kw: object) -> str:
@@ -224,9 +226,7 @@ def run_probe(case: Case) -> tuple[str, BootState]:
     ram = case.ram_mib * MIB
     uc = Uc(UC_ARCH_X86, UC_MODE_32)
     uc.mem_map(0, ram)
-    state = load_guest(
-        case.kernel, uc.mem_write, ram, cmdline=case.cmdline, modules=case.modules
-    )
+    state = load_guest(case.kernel, uc.mem_write, ram, cmdline=case.cmdline, modules=case.modules)
     out = bytearray()
 
     def on_out(uc: Uc, port: int, size: int, value: int, _: object) -> None:
@@ -257,8 +257,7 @@ def test_probe_prints_what_qemu_printed(
     assert theirs[-1] == "probe end" and ours[-1] == "probe end"
     assert "boot_loader_name='qemu'" in theirs
     assert ours == [
-        "boot_loader_name='btvmm'" if line == "boot_loader_name='qemu'" else line
-        for line in theirs
+        "boot_loader_name='btvmm'" if line == "boot_loader_name='qemu'" else line for line in theirs
     ]
     assert state.kind == "multiboot"
 
@@ -319,8 +318,11 @@ def test_elf_segments_loaded_at_paddr_and_bss_zeroed(tmp_path: Path) -> None:
     data = b"DATA" * 10
     path = tmp_path / "g.elf"
     path.write_bytes(
-        elf32([(0x100000, text, len(text)), (0x180000, data, 0x3000)], entry=0x100010,
-              vaddr_offset=0xC0000000)  # fmt: skip
+        elf32(
+            [(0x100000, text, len(text)), (0x180000, data, 0x3000)],
+            entry=0x100010,
+            vaddr_offset=0xC0000000,
+        )
     )
     ram = Ram(4 * MIB)
     state = load_guest(str(path), ram.write, ram.size)
@@ -341,9 +343,7 @@ def test_elf_segments_loaded_at_paddr_and_bss_zeroed(tmp_path: Path) -> None:
 def test_elf_skips_non_load_and_empty_segments(tmp_path: Path) -> None:
     path = tmp_path / "g.elf"
     note = (4, 0, 0, 0x5000, 0, 0x100, 4, 4)  # PT_NOTE at paddr 0x5000: not loaded
-    path.write_bytes(
-        elf32([(0x200000, b"\x90", 1), (0x300000, b"", 0)], extra_phdrs=[note])
-    )
+    path.write_bytes(elf32([(0x200000, b"\x90", 1), (0x300000, b"", 0)], extra_phdrs=[note]))
     ram = Ram(4 * MIB)
     state = load_guest(str(path), ram.write, ram.size)
     assert state.segments == [(0x200000, 1)]
@@ -355,8 +355,8 @@ def test_compiled_probe_as_plain_loading(probe_dir: Path) -> None:
     raw = (probe_dir / "probe.elf").read_bytes()
     ram = Ram(4 * MIB)
     state = load_guest(str(probe_dir / "probe.elf"), ram.write, ram.size)
-    phoff, = struct.unpack_from("<I", raw, 28)
-    phnum, = struct.unpack_from("<H", raw, 44)
+    (phoff,) = struct.unpack_from("<I", raw, 28)
+    (phnum,) = struct.unpack_from("<H", raw, 44)
     loads = [struct.unpack_from("<8I", raw, phoff + 32 * i) for i in range(phnum)]
     loads = [p for p in loads if p[0] == 1]
     assert state.segments == [(p[3], p[5]) for p in loads]
@@ -389,15 +389,21 @@ def test_multiboot_elf_entry_state_cmdline_and_modules(tmp_path: Path) -> None:
     (tmp_path / "m2").write_bytes(b"x")
     ram = Ram(8 * MIB)
     state = load_guest(
-        str(kernel), ram.write, ram.size, cmdline="console=ttyS0 debug",
+        str(kernel),
+        ram.write,
+        ram.size,
+        cmdline="console=ttyS0 debug",
         modules=[f"{tmp_path}/m1 a b", f"{tmp_path}/m2"],
-    )  # fmt: skip
+    )
     assert (state.kind, state.entry, state.eax) == ("multiboot", 0x10000C, BOOT_MAGIC)
     assert state.ebx == 0x9500  # where QEMU puts it (every expected/*.txt: mbi=0x00009500)
     info = decode_info(ram, state.ebx)
     assert info.flags & 0b1001101 == 0b1001101  # mem, cmdline, mods, mmap (spec 3.3)
     assert info.cmdline == f"{kernel} console=ttyS0 debug".encode()
-    assert [m[2] for m in info.modules] == [f"{tmp_path}/m1 a b".encode(), f"{tmp_path}/m2".encode()]
+    assert [m[2] for m in info.modules] == [
+        f"{tmp_path}/m1 a b".encode(),
+        f"{tmp_path}/m2".encode(),
+    ]
     (s1, e1, _), (s2, e2, _) = info.modules
     assert s1 == 0x102000  # first page after the kernel's end 0x101800
     assert e1 - s1 == 1200 and ram.mem[s1:e1] == b"first module" * 100
@@ -432,7 +438,11 @@ def test_aout_kludge_loading(tmp_path: Path) -> None:
     # header at file offset 16 = header_addr, so load_addr is file offset 16
     ram = Ram(4 * MIB)
     state = load_guest(str(path), ram.write, ram.size)
-    assert (state.kind, state.entry, state.segments) == ("multiboot", load + 32, [(load, size + 0x100)])
+    assert (state.kind, state.entry, state.segments) == (
+        "multiboot",
+        load + 32,
+        [(load, size + 0x100)],
+    )
     assert ram.mem[load : load + size] == hdr + code
     assert ram.mem[load + size : load + size + 0x100] == bytes(0x100)
     assert ram.mem[load + size + 0x100] == 0xAA
@@ -614,7 +624,7 @@ def test_error_multiboot_bad_checksum(tmp_path: Path) -> None:
     (tmp_path / "b").write_bytes(mb_header(0x10003, checksum=0x12345678) + bytes(64))
     assert load_error(tmp_path / "b") == (
         f"{tmp_path}/b: multiboot header at file offset 0x0 has a bad checksum 0x12345678: "
-        "magic + flags + checksum = 0x2e02e67d, must be 0 (Multiboot 0.6.96 section 3.1.2)"
+        "magic + flags + checksum = 0x2de3067d, must be 0 (Multiboot 0.6.96 section 3.1.2)"
     )
 
 
@@ -636,6 +646,18 @@ def test_error_bad_address_fields(tmp_path: Path, fields: tuple[int, ...], words
     assert words in load_error(tmp_path / "a")
 
 
+def test_error_aout_image_beyond_ram(tmp_path: Path) -> None:
+    (tmp_path / "k").write_bytes(kludge_image(load_addr=0x3FF000, bss=0x2000))
+    assert load_error(tmp_path / "k") == (
+        f"{tmp_path}/k: image [0x3ff000, 0x401030) lies beyond guest RAM (4 MiB (0x400000 bytes))"
+    )
+
+
+def test_error_nul_in_cmdline(tmp_path: Path) -> None:
+    (tmp_path / "k").write_bytes(kludge_image())
+    assert "contains a NUL" in load_error(tmp_path / "k", cmdline="a\0b")
+
+
 def test_error_flat_beyond_ram(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(bytes(0x100))
     assert load_error(tmp_path / "f", load_addr=0x3FFF80) == (
@@ -655,17 +677,43 @@ def test_error_multiboot_ram_outside_model(tmp_path: Path) -> None:
     assert "between 2 MiB and 3.5 GiB" in load_error(tmp_path / "k", Ram(MIB))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(tail=st.binary(min_size=0, max_size=400), ident=st.binary(min_size=3, max_size=3))
-def test_garbage_after_elf_magic_fails_cleanly(tmp_path: Path, tail: bytes, ident: bytes) -> None:
-    """Random headers after the ELF magic either load or raise GuestLoadError, nothing else."""
-    path = tmp_path / "fuzz.elf"
-    path.write_bytes(b"\x7fELF" + ident + tail)
-    ram = Ram(2 * MIB)
+@settings(max_examples=300, deadline=None)
+@given(tail=st.binary(max_size=400), ident=st.binary(min_size=3, max_size=3))
+def test_garbage_after_elf_magic_fails_cleanly(fuzz_dir: Path, tail: bytes, ident: bytes) -> None:
+    """Random bytes after the ELF magic either load or raise GuestLoadError, nothing else."""
+    _load_or_clean_error(fuzz_dir, b"\x7fELF" + ident + tail)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    phoff=st.integers(0, 120),
+    phnum=st.integers(0, 4),
+    table=st.binary(min_size=0, max_size=200),
+    ram_mib=st.sampled_from([1, 2, 4]),
+)
+def test_garbage_program_headers_fail_cleanly(
+    fuzz_dir: Path, phoff: int, phnum: int, table: bytes, ram_mib: int
+) -> None:
+    """A valid ELF32 i386 ET_EXEC header with random program headers: no crash."""
+    ident = b"\x7fELF" + bytes([1, 1, 1]) + bytes(9)
+    header = ident + struct.pack("<HHIIIIIHHHHHH", 2, 3, 1, 0, phoff, 0, 0, 52, 32, phnum, 0, 0, 0)
+    _load_or_clean_error(fuzz_dir, header + table, ram_mib * MIB)
+
+
+@pytest.fixture(scope="session")
+def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
+
+
+def _load_or_clean_error(directory: Path, image: bytes, ram_size: int = 2 * MIB) -> None:
+    ram = Ram(ram_size)
+    path = str(directory / "fuzz.elf")
+    Path(path).write_bytes(image)
     try:
-        load_guest(str(path), ram.write, ram.size)
+        load_guest(path, ram.write, ram.size)
     except GuestLoadError as e:
-        assert "\n" not in str(e)
+        assert "\n" not in str(e) and str(e).startswith(path + ": ")
+        assert ram.writes == []
 
 
 def _iter_mb(image: bytes) -> Iterator[int]:

@@ -113,10 +113,12 @@ void vprintf(const char *fmt, va_list ap)
             continue;
         }
         fmt++;
-        int left = 0, zero = 0, width = 0;
+        int left = 0, zero = 0, width = 0, plus = 0;
         for (;; fmt++) {
             if (*fmt == '-')
                 left = 1;
+            else if (*fmt == '+')
+                plus = 1;
             else if (*fmt == '0')
                 zero = 1;
             else
@@ -167,6 +169,8 @@ void vprintf(const char *fmt, va_list ap)
             } while (v);
             if (neg)
                 buf[len++] = '-';
+            else if (plus && (*fmt == 'd' || *fmt == 'i'))
+                buf[len++] = '+';
             while (n)
                 buf[len++] = tmp[--n];
             break;
@@ -191,7 +195,8 @@ void vprintf(const char *fmt, va_list ap)
             continue;
         }
         if (!left) {
-            if (zero && s == buf && neg) {  /* "-0005" */
+            if (zero && s == buf && len && (buf[0] == '-' || buf[0] == '+') &&
+                (*fmt == 'd' || *fmt == 'i')) {  /* "-0005" */
                 putc('-');
                 s++;
                 len--;

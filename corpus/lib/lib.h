@@ -154,7 +154,7 @@ void putln(const char *s);              /* puts(s) + '\n' */
 void puthex(uint32_t v);                /* "0x%08x" */
 void puthex_n(uint32_t v, int digits);  /* "0x" + `digits` hex digits */
 void putdec(uint32_t v);                /* unsigned decimal */
-/* printf subset: %s %c %d %i %u %x %X %p(=0x%08x) %%, flags '0' '-',
+/* printf subset: %s %c %d %i %u %x %X %p(=0x%08x) %%, flags '0' '-' '+',
  * width, 'l' ignored.  %x is lowercase.  Returns nothing. */
 void printf(const char *fmt, ...);
 void vprintf(const char *fmt, va_list ap);

@@ -24,10 +24,12 @@ Behaviour follows the Intel 8259A datasheet (order no. 231468):
   by then, the 8259A answers IR7 without setting ISR bit 7 ("default IR7").
   Through the cascade the master sets ISR bit 2 and the slave answers its
   own IR7, i.e. IRQ15: the guest must EOI the master only.
-* The cascade input of the master is modelled as level sensitive: IR2
-  follows the slave's INT output at every step. This loses no slave request
-  when several are queued behind each other (an edge on IR2 could be missed
-  while the slave's output stays high), and cannot produce a stale IR2.
+* The cascade: the slave's INT output drives the master's IR2 like any
+  edge-triggered line, so a slave request that vanishes after the master
+  latched IR2 yields the slave's default IR7 (IRQ15), as on hardware. The
+  slave's INT is re-evaluated after every INTA through the cascade, and the
+  master re-latches IR2 if it is still high (e.g. a second request on a
+  slave in auto-EOI mode), so queued slave requests are not lost.
 
 Not modelled: special fully nested mode's effect beyond letting the slave
 preempt (SFNM, ICW4 D4, is honoured as exactly that), buffered mode, 8080
@@ -322,16 +324,14 @@ class Pic8259Pair(Device):
             return s.vector_base | 7
         s.ack(slave_line)
         self.counters.acknowledged[8 + slave_line] += 1
+        m.levels &= ~(1 << _CASCADE_LINE)  # INT is re-evaluated after the INTA cycle
         self._cascade()
         return s.vector_base | slave_line
 
     def _cascade(self) -> None:
-        """Feed the slave's INT output to the master's IR2 (level sensitive)."""
-        bit = 1 << _CASCADE_LINE
-        if self.slave.highest_request() is not None:
-            self.master.irr |= bit
-        else:
-            self.master.irr &= ~bit
+        """Feed the slave's INT output to the master's IR2."""
+        if not self.master.single:
+            self.master.set_input(_CASCADE_LINE, self.slave.highest_request() is not None)
 
     # -- ports -----------------------------------------------------------------
 
