@@ -124,24 +124,19 @@ def _format_stats(stats: dict[str, object]) -> str:
 
 def run_guest(args: argparse.Namespace) -> RunResult:
     """Load and run one guest as the options say; raises GuestLoadError for bad input."""
-    from runtime.loader import load_guest
-    from runtime.machine import MIB, Machine, MachineConfig
+    from runtime.session import RunOptions, run_file
 
     path = args.guest or str(DEFAULT_GUEST)
     if args.guest is None and not DEFAULT_GUEST.exists():
         raise GuestLoadError(path, "the default guest is not built: run 'make corpus'")
-    console = None if args.quiet else sys.stdout.buffer
     stdin = None
     if sys.stdin is not None and not sys.stdin.closed and hasattr(sys.stdin, "buffer"):
         stdin = sys.stdin.buffer
-    config = MachineConfig(mem_mib=args.mem, deterministic=args.deterministic,
-                           max_insns=args.max_insns, timeout_s=args.timeout,
-                           console=console, stdin=stdin)
-    machine = Machine(config)
-    cmdline = args.cmdline if args.cmdline is not None else path
-    state = load_guest(path, machine.uc.mem_write, args.mem * MIB, cmdline=cmdline,
-                       modules=args.module, load_addr=args.load_addr, entry=args.entry)
-    return machine.run(state)
+    options = RunOptions(native=args.native, mem_mib=args.mem, deterministic=args.deterministic,
+                         max_insns=args.max_insns, timeout_s=args.timeout, cmdline=args.cmdline,
+                         modules=tuple(args.module), load_addr=args.load_addr, entry=args.entry,
+                         console=None if args.quiet else sys.stdout.buffer, stdin=stdin)
+    return run_file(path, options)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from functools import cache
 
 from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_32, Uc
-from unicorn.unicorn_py3.unicorn import UcContext
 from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import UcContext
 
 from runtime.x86 import Descriptor
 

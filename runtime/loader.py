@@ -429,7 +429,8 @@ def _plan_multiboot(
     size = multiboot.block_size(kernel_cmdline, loaded, LOADER_NAME)
     low_start, low_end = LOW_MEMORY
     base: int | None = multiboot.DEFAULT_BLOCK_ADDR
-    if base + size > low_end or _overlaps(base, size, used) is not None:
+    default_end = multiboot.DEFAULT_BLOCK_ADDR + size
+    if default_end > low_end or _overlaps(multiboot.DEFAULT_BLOCK_ADDR, size, used) is not None:
         base = _place(size, low_start, low_end, used, PAGE_SIZE)
     if base is None:
         top = usable[-1]

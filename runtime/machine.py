@@ -43,7 +43,7 @@ from unicorn import (
 from unicorn import x86_const as X
 
 from runtime.clock import NS_PER_INSN, Clock, InsnClock, RealClock
-from runtime.cpustate import SEG_CS, SEG_SS, SEG_TR, CpuState, SegCache
+from runtime.cpustate import SEG_CS, SEG_TR, CpuState, SegCache
 from runtime.delivery import Event, InterruptDelivery, TripleFault, Unsupported
 from runtime.devices import standard_pc
 from runtime.icount import NO_LIMIT, STOP_COUNT, STOP_IF, InstructionCounter

@@ -7,6 +7,7 @@ that record every level they are driven to.
 from __future__ import annotations
 
 import io
+from typing import BinaryIO
 
 import pytest
 
@@ -427,9 +428,9 @@ COM1 = 0x3F8
 RBR, IER, IIR, FCR, LCR, MCR, LSR, MSR, SCR = 0, 1, 2, 2, 3, 4, 5, 6, 7
 
 
-def make_uart(**kw: object) -> tuple[Uart16550, io.BytesIO, FakeLine]:
+def make_uart(input: BinaryIO | None = None) -> tuple[Uart16550, io.BytesIO, FakeLine]:
     console, line = io.BytesIO(), FakeLine()
-    return Uart16550(irq=line, console=console, **kw), console, line  # type: ignore[arg-type]
+    return Uart16550(irq=line, console=console, input=input), console, line
 
 
 def rd(uart: Uart16550, reg: int) -> int:
@@ -685,7 +686,8 @@ def test_cmos_extended_memory_is_capped() -> None:
 
 
 def test_standard_pc_wires_pit_to_irq0_and_uart_to_irq4() -> None:
-    clock, console, exits = FakeClock(), io.BytesIO(), []
+    clock, console = FakeClock(), io.BytesIO()
+    exits: list[int] = []
     bus, pic, uart = standard_pc(clock, console, None, exits.append, 64 << 20)
     for port, value in ((0x20, 0x11), (0x21, 0x20), (0x21, 4), (0x21, 1), (0x21, 0)):
         bus.write(port, 1, value)

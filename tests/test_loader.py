@@ -18,6 +18,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,7 +204,7 @@ def probe_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} not found: cannot build the multiboot probe guest")
     out = tmp_path_factory.mktemp("probe")
-    env = dict(os.environ, PYTHON=shutil.which("python3") or "python3")
+    env = dict(os.environ, PYTHON=sys.executable)
     result = subprocess.run(
         ["sh", str(PROBE_SRC / "build.sh"), str(out)], capture_output=True, text=True, env=env
     )
@@ -677,14 +678,14 @@ def test_error_multiboot_ram_outside_model(tmp_path: Path) -> None:
     assert "between 2 MiB and 3.5 GiB" in load_error(tmp_path / "k", Ram(MIB))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(tail=st.binary(max_size=400), ident=st.binary(min_size=3, max_size=3))
 def test_garbage_after_elf_magic_fails_cleanly(fuzz_dir: Path, tail: bytes, ident: bytes) -> None:
     """Random bytes after the ELF magic either load or raise GuestLoadError, nothing else."""
     _load_or_clean_error(fuzz_dir, b"\x7fELF" + ident + tail)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(
     phoff=st.integers(0, 120),
     phnum=st.integers(0, 4),

@@ -223,6 +223,77 @@ p_gp_with_gp_gate_absent: movw %ax, %ds
 p_gp_with_gp_gate_absent_end:
         ret
 
+
+/* ------------------------------------------------------------ #DB */
+/* Single step (SDM vol 3 17.3.1.4): the trap follows the instruction after
+ * the POPF that set TF; MOV SS and POP SS suppress the trap after
+ * themselves, so it is taken after the next instruction (6.8.3). */
+        .globl db_singlestep, db_ss_base, db_ss_stop
+db_singlestep:
+        pushfl
+        orl $0x100, (%esp)
+        popfl
+db_ss_base:
+        nop                             /* -> trap at +1 */
+        movl %ss, %ecx                  /* -> +3 */
+        movw %cx, %ss                   /* no trap here */
+        nop                             /* -> +6 */
+        pushl %ss                       /* -> +7 */
+        popl %ss                        /* no trap here */
+        nop                             /* -> +9 */
+        movl $1, %eax                   /* -> +14 = stop */
+db_ss_stop:
+        ret
+
+/* Instruction breakpoint in DR0 (a fault, 17.3.1.1): the handler sets
+ * EFLAGS.RF so the instruction then runs once without a fault; the loop
+ * hits the breakpoint again on each pass. */
+        .globl db_exec, db_exec_insn, db_exec_count
+db_exec:
+        movl $db_exec_insn, %eax
+        movl %eax, %dr0
+        movl $0x00000001, %eax          /* L0, R/W0=00 execute, LEN0=00 */
+        movl %eax, %dr7
+        xorl %edx, %edx
+        movl $3, %ecx
+1:
+db_exec_insn:
+        incl %edx
+        decl %ecx
+        jnz 1b
+        xorl %eax, %eax
+        movl %eax, %dr7
+        movl %edx, db_exec_count
+        ret
+
+/* Data write breakpoint in DR1 over 4 bytes (a trap, 17.3.1.2): reads and
+ * writes outside the range do not trigger. */
+        .globl db_data, db_data_base, db_dw1, db_dw2, db_dw3, db_var
+db_data:
+        movl $db_var, %eax
+        movl %eax, %dr1
+        movl $0x00d00004, %eax          /* L1, R/W1=01 write, LEN1=11 */
+        movl %eax, %dr7
+db_data_base:
+        movl $1, db_var
+db_dw1:
+        movl db_var, %eax
+        movw $2, db_var + 2
+db_dw2:
+        movl $3, db_var + 4
+        movb $4, db_var + 3
+db_dw3:
+        xorl %eax, %eax
+        movl %eax, %dr7
+        ret
+
+        .section .bss                   /* not .data: probe_table lives there */
+        .align 4
+db_var: .long 0, 0
+        .globl db_exec_count
+db_exec_count: .long 0
+        .text
+
         .section .data
         .long 0, 0, 0, 0, 0, 0, 0       /* probe_table terminator */
         .align 4

@@ -1,0 +1,43 @@
+"""Run one guest file from start to end: load it, boot the machine, collect the result.
+
+The one entry point shared by the CLI and the tests, so that both run a
+guest exactly the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from runtime.loader import load_guest
+from runtime.machine import MIB, Machine, MachineConfig
+from runtime.report import RunResult
+
+
+@dataclass
+class RunOptions:
+    native: bool = True
+    mem_mib: int = 128
+    deterministic: bool = False
+    max_insns: int | None = None
+    timeout_s: float | None = None
+    cmdline: str | None = None
+    modules: Sequence[str] = field(default_factory=tuple)
+    load_addr: int | None = None
+    entry: int | None = None
+    console: BinaryIO | None = None
+    stdin: BinaryIO | None = None
+
+
+def run_file(path: str, options: RunOptions | None = None) -> RunResult:
+    """Run the guest at ``path``; raises GuestLoadError for a file that cannot be loaded."""
+    opts = options or RunOptions()
+    config = MachineConfig(mem_mib=opts.mem_mib, deterministic=opts.deterministic,
+                           max_insns=opts.max_insns, timeout_s=opts.timeout_s,
+                           console=opts.console, stdin=opts.stdin)
+    machine = Machine(config)
+    cmdline = opts.cmdline if opts.cmdline is not None else path
+    state = load_guest(path, machine.uc.mem_write, opts.mem_mib * MIB, cmdline=cmdline,
+                       modules=opts.modules, load_addr=opts.load_addr, entry=opts.entry)
+    return machine.run(state)
