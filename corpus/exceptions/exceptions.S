@@ -59,10 +59,6 @@ p_ud1_end:
         PROBE(lock_nop, 6, 0, 0, K_EIP)
 p_lock_nop: .byte 0xf0, 0x90            /* LOCK on a non-memory op */
 p_lock_nop_end:
-        PROBE(lock_mov, 6, 0, 0, K_EIP)
-        movl $scratch, %ebx
-p_lock_mov: .byte 0xf0, 0x89, 0x03      /* lock movl %eax, (%ebx) */
-p_lock_mov_end:
         PROBE(lea_reg, 6, 0, 0, K_EIP)
 p_lea_reg: .byte 0x8d, 0xc0             /* lea with a register operand */
 p_lea_reg_end:
@@ -107,12 +103,6 @@ p_insn_16_bytes: .fill 15, 1, 0x3e      /* 15 DS prefixes + nop */
 p_insn_16_bytes_end:
         .fill 14, 1, 0x3e               /* 15 bytes is legal */
         nop
-        PROBE(cr0_pg_without_pe, 13, 0, 0, K_EIP)
-        movl %cr0, %eax
-        orl $0x80000000, %eax
-        andl $~1, %eax
-p_cr0_pg_without_pe: movl %eax, %cr0
-p_cr0_pg_without_pe_end:
         PROBE(es_not_present, 11, 0x30, 0, K_EIP)
         movw $0x30, %ax
 p_es_not_present: movw %ax, %es
@@ -143,7 +133,7 @@ probes_misc:
 p_int3: int3
 p_int3_end:
         PROBE(int_3, 3, 0, 2, K_EIP)
-p_int_3: int $3
+p_int_3: .byte 0xcd, 0x03               /* int $3 (gas would emit 0xcc) */
 p_int_3_end:
         movl $0x7ffffffe, %eax
         addl $1, %eax                   /* OF=0: into does nothing */

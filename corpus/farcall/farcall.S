@@ -98,6 +98,8 @@ user_code:
         pushl $0x11111111
         pushl $0x22222222
         lcall $0x43, $0                 /* gate 0x40, RPL 3 */
+        .globl user_after_lcall
+user_after_lcall:
         movl %ds, %eax                  /* read before touching memory */
         movl %es, %ebx
         movl %fs, %ecx
