@@ -116,6 +116,7 @@ class Machine:
             self.clock, config.console, config.stdin, self._on_guest_exit, self.ram_size)
         self.stats = MachineStats()
         self._exit_value: int | None = None
+        self._armed_deadline_ns = NO_LIMIT
         self._pending_stop: _Stop | None = None
         self._hook_error: BaseException | None = None
         self._watchdog = None
@@ -251,6 +252,8 @@ class Machine:
             value = self.bus.read(port, size)
             if self.pic.pending():
                 uc.emu_stop()
+            else:
+                self._retarget()
             return value
         except BaseException as exc:  # noqa: BLE001
             self._hook_error = exc
@@ -265,9 +268,25 @@ class Machine:
             self.bus.write(port, size, value)
             if self.pic.pending():
                 uc.emu_stop()
+            else:
+                self._retarget()
         except BaseException as exc:  # noqa: BLE001
             self._hook_error = exc
             uc.emu_stop()
+
+    def _retarget(self) -> None:
+        """A port access may have moved a device deadline earlier (a PIT reprogrammed):
+        pull the running engine's stop point forward (the C hook reads it live)."""
+        nxt = self.bus.next_event_ns()
+        if nxt is None or nxt >= self._armed_deadline_ns:
+            return
+        self._armed_deadline_ns = nxt
+        if isinstance(self.clock, InsnClock):
+            target = self.counter.insns + self.clock.insns_until(nxt)
+            st = self.counter.state
+            st.stop_at = min(st.stop_at, max(self.counter.insns, target - EXACT_WINDOW))
+        elif self._watchdog is not None:
+            self._watchdog.arm(time.monotonic() + max(0, nxt - self._now()) / 1e9)
 
     # --- the run loop --------------------------------------------------------------------
     def _now(self) -> int:
@@ -331,7 +350,13 @@ class Machine:
             nxt = self.bus.next_event_ns()
             if nxt is not None:
                 target = min(target, self.counter.insns + self.clock.insns_until(nxt))
+        nxt = self.bus.next_event_ns()
+        self._armed_deadline_ns = nxt if nxt is not None else NO_LIMIT
         wait_if = self.pic.pending()
+        if wait_if and self.uc.reg_read(X.UC_X86_REG_EFLAGS) & IF:
+            # IF=1 but held by the sti / mov ss shadow: run exactly one instruction first
+            target = min(target, self.counter.insns + 1)
+            wait_if = False
         exact = target - self.counter.insns <= EXACT_WINDOW
         self.counter.set_exact(exact)
         if exact:

@@ -37,7 +37,6 @@ def run_file(path: str, options: RunOptions | None = None) -> RunResult:
                            max_insns=opts.max_insns, timeout_s=opts.timeout_s,
                            console=opts.console, stdin=opts.stdin)
     machine = Machine(config)
-    cmdline = opts.cmdline if opts.cmdline is not None else path
-    state = load_guest(path, machine.uc.mem_write, opts.mem_mib * MIB, cmdline=cmdline,
+    state = load_guest(path, machine.uc.mem_write, opts.mem_mib * MIB, cmdline=opts.cmdline or "",
                        modules=opts.modules, load_addr=opts.load_addr, entry=opts.entry)
     return machine.run(state)

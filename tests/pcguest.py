@@ -52,8 +52,10 @@ class Scenario:
     idt_limit: int = 256 * 8 - 1
     extra_gdt: list[bytes] = field(default_factory=list)
 
-    def run(self, *, max_insns: int = 100_000) -> tuple[Machine, RunResult]:
-        m = Machine(MachineConfig(mem_mib=16, deterministic=True, max_insns=max_insns))
+    def run(self, *, max_insns: int | None = 100_000, deterministic: bool = True,
+            timeout_s: float | None = None) -> tuple[Machine, RunResult]:
+        m = Machine(MachineConfig(mem_mib=16, deterministic=deterministic, max_insns=max_insns,
+                                  timeout_s=timeout_s))
         w = m.uc.mem_write
         gdt = [seg_desc(0, 0, 0, 0), seg_desc(0, 0xFFFFF, 0x9A), seg_desc(0, 0xFFFFF, 0x92),
                seg_desc(0, 0xFFFFF, 0xFA), seg_desc(0, 0xFFFFF, 0xF2),

@@ -12,7 +12,7 @@
         .long -(MB_MAGIC + MB_FLAGS)
 
 /* ------------------------------------------------------------------ GDT */
-        .section .data
+        .section .tables.gdt, "aw"
         .align 8
         .globl gdt
 gdt:
@@ -29,6 +29,7 @@ gdt:
         .quad 0, 0, 0, 0, 0, 0          /* 0x30..0x58 spare */
 gdt_end:
 
+        .section .data
         .align 4
         .word 0                         /* so that gdt_ptr.base is aligned */
         .globl gdt_ptr

@@ -300,7 +300,8 @@ void gdt_set_gate(int index, uint16_t selector, uint32_t offset,
     gdt[index] = ((uint64_t)hi << 32) | lo;
 }
 
-struct tss32 tss __attribute__((aligned(16)));
+/* fixed address 0x101080 (see link.ld) */
+struct tss32 tss __attribute__((section(".tables.tss"), aligned(16)));
 
 void tss_init(uint32_t esp0)
 {
@@ -313,7 +314,8 @@ void tss_init(uint32_t esp0)
 }
 
 /* ---------------------------------------------------------------- IDT */
-uint64_t idt[256] __attribute__((aligned(8)));
+/* fixed address 0x101800 (see link.ld) */
+uint64_t idt[256] __attribute__((section(".tables.idt"), aligned(8)));
 static handler_t handlers[256];
 
 void idt_set_gate(int vec, uint32_t handler_addr, uint16_t selector,

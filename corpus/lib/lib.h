@@ -134,7 +134,8 @@ struct regs {
 typedef void (*handler_t)(struct regs *);
 
 /* ---------------------------------------------------------------- lib API */
-/* boot.S / lib data */
+/* boot.S / lib data (gdt at 0x101000, tss at 0x101080, idt at 0x101800:
+ * fixed by link.ld, whatever the code size) */
 extern uint64_t gdt[GDT_ENTRIES];       /* the live GDT */
 extern struct dtr gdt_ptr;               /* {0x5f, gdt} */
 extern uint64_t idt[256];                /* the live IDT */
