@@ -13,9 +13,26 @@ from conftest import corpus_guests, expected, guest_elf
 from runtime.report import Outcome
 from runtime.session import RunOptions, run_file
 
+#: Guests whose qemu output the bare machine cannot equal because of a defect of the
+#: hardware itself (unicorn 2.1.4), measured and documented in README.md. Strict xfail:
+#: a unicorn that fixes it makes the test fail until the entry is removed.
+UNICORN_DEFECTS = {
+    "iret": "unicorn never clears EFLAGS.RF after the next instruction and pushf copies it "
+            "(SDM vol 2 PUSHF: RF is cleared in the image)",
+    "exceptions": "debug registers in unicorn: EFLAGS.RF is never cleared, so a DR0 instruction "
+                  "breakpoint resumed with RF=1 stays suppressed on later passes (SDM vol 3B "
+                  "17.3.1.1), and DR1 data-write breakpoints never fire",
+}
+
+
+def _known_defect(name: str) -> list[pytest.MarkDecorator]:
+    if name in UNICORN_DEFECTS:
+        return [pytest.mark.xfail(strict=True, reason=UNICORN_DEFECTS[name])]
+    return []
+
 
 @pytest.mark.parametrize("deterministic", [False, True], ids=["realtime", "deterministic"])
-@pytest.mark.parametrize("name", corpus_guests())
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_known_defect(n)) for n in corpus_guests()])
 def test_native_run_matches_qemu(name: str, deterministic: bool) -> None:
     want_out, want_status = expected(name)
     result = run_file(str(guest_elf(name)),
