@@ -230,9 +230,17 @@ class InterruptDelivery:
         # while pushing reports the address of the very push that failed in CR2
         fmt = "<I" if gate32 else "<H"
         mask = 0xFFFFFFFF if gate32 else 0xFFFF
-        for i, value in enumerate(frame):
-            offset = size - word * (i + 1)
-            self._write(new_ss.base + top + offset, struct.pack(fmt, value & mask))
+        linear = (new_ss.base + top) & 0xFFFFFFFF
+        if (linear & 0xFFF) + size <= 0x1000:  # one page: one walk, one write
+            data = struct.pack("<" + fmt[1] * len(frame), *[v & mask for v in reversed(frame)])
+            try:
+                self.mem.write(linear, data)
+            except PageFault as pf:  # the first push (highest address) is the one that faults
+                self._page_fault(PageFault(linear + size - word, pf.error_code))
+        else:
+            for i, value in enumerate(frame):
+                offset = size - word * (i + 1)
+                self._write(linear + offset, struct.pack(fmt, value & mask))
 
         new_cs = SegCache.from_descriptor((sel & 0xFFFC) | new_cpl, code)
         new_eflags = eflags & ~(TF | NT | RF | VM)

@@ -133,8 +133,10 @@ class Machine:
         return bytes(self.uc.mem_read(paddr, n))
 
     def _paging_regs(self) -> tuple[int, int, int]:
-        r = self.uc.reg_read
-        return r(X.UC_X86_REG_CR0), r(X.UC_X86_REG_CR3), r(X.UC_X86_REG_CR4)
+        """CR0, CR3, CR4 from the context blob: callers ``cpu.load()`` first (one copy, not
+        three ``reg_read`` calls per walk)."""
+        cpu = self.cpu
+        return cpu.cr(0), cpu.cr(3), cpu.cr(4)
 
     def _read_code(self, eip: int, size: int) -> bytes:
         """Code bytes at a guest EIP (CS base added, through the guest's page tables)."""
@@ -143,6 +145,8 @@ class Machine:
         return self.mem.read((base + eip) & 0xFFFFFFFF, size)
 
     def read_linear(self, linear: int, n: int) -> bytes:
+        """Guest linear memory through the guest's page tables, as a supervisor access."""
+        self.cpu.load()
         return self.mem.read(linear, n)
 
     # --- boot ------------------------------------------------------------------------
