@@ -25,7 +25,7 @@ from functools import cache
 
 from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_32, Uc
 from unicorn import x86_const as X
-from unicorn.unicorn_py3.unicorn import UcContext
+from unicorn.unicorn_py3.unicorn import UcContext, uclib
 
 from runtime.x86 import Descriptor
 
@@ -157,6 +157,20 @@ class CpuState:
         assert addr is not None
         self.buf = (ctypes.c_char * self.ctx.size).from_address(addr)
         self.view = memoryview(self.buf).cast("B")
+
+        self._value = ctypes.c_uint64()
+        self._value_ref = ctypes.byref(self._value)
+
+    def reg(self, regid: int) -> int:
+        """One general or flags register through the C API (0.4 us; the binding's
+        ``reg_read`` costs 2.7 us): for EIP, ESP, EFLAGS on the exception path."""
+        self._value.value = 0
+        uclib.uc_reg_read(self.uc._uch, regid, self._value_ref)
+        return self._value.value & 0xFFFFFFFF
+
+    def set_reg(self, regid: int, value: int) -> None:
+        self._value.value = value & 0xFFFFFFFF
+        uclib.uc_reg_write(self.uc._uch, regid, self._value_ref)
 
     def load(self) -> None:
         self.uc.context_update(self.ctx)

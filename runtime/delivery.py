@@ -169,7 +169,7 @@ class InterruptDelivery:
         raise Fault(Vector.PF, pf.error_code)
 
     def _deliver_once(self, ev: Event) -> None:
-        cpu, uc = self.cpu, self.uc
+        cpu = self.cpu
         ext = 0 if ev.software else 1
         idt = cpu.seg(SEG_IDT)
         if ev.vector * 8 + 7 > idt.limit:
@@ -194,10 +194,10 @@ class InterruptDelivery:
         if not code.present:
             raise Fault(Vector.NP, (sel & 0xFFFC) | ext)
 
-        eflags = uc.reg_read(X.UC_X86_REG_EFLAGS)
+        eflags = cpu.reg(X.UC_X86_REG_EFLAGS)
         if eflags & VM:
             raise Unsupported("interrupt in virtual-8086 mode")
-        esp = uc.reg_read(X.UC_X86_REG_ESP)
+        esp = cpu.reg(X.UC_X86_REG_ESP)
         old_cs = cpu.seg(SEG_CS).selector
         old_ss = cpu.seg(SEG_SS)
         gate32 = gate.type not in (SYS_INT_GATE16, SYS_TRAP_GATE16)
@@ -250,11 +250,11 @@ class InterruptDelivery:
         cpu.clear_exception_in_flight()
         cpu.store()
         if new_ss.flags & (1 << 22):
-            uc.reg_write(X.UC_X86_REG_ESP, top)
+            cpu.set_reg(X.UC_X86_REG_ESP, top)
         else:
-            uc.reg_write(X.UC_X86_REG_ESP, (esp & 0xFFFF0000) | top)
-        uc.reg_write(X.UC_X86_REG_EFLAGS, new_eflags)
-        uc.reg_write(X.UC_X86_REG_EIP, gate.gate_offset if gate32 else gate.gate_offset & 0xFFFF)
+            cpu.set_reg(X.UC_X86_REG_ESP, (esp & 0xFFFF0000) | top)
+        cpu.set_reg(X.UC_X86_REG_EFLAGS, new_eflags)
+        cpu.set_reg(X.UC_X86_REG_EIP, gate.gate_offset if gate32 else gate.gate_offset & 0xFFFF)
 
     def _inner_stack(self, ring: int, ext: int) -> tuple[int, int]:
         """SSn:ESPn from the current 32-bit TSS (#TS(TR) when the TSS is too short)."""

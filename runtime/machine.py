@@ -195,8 +195,7 @@ class Machine:
 
     def _take_exception(self, vector: int) -> None:
         """A fault, trap or int n reported by unicorn: deliver it through the guest IDT."""
-        uc = self.uc
-        eip = uc.reg_read(X.UC_X86_REG_EIP)
+        eip = self.cpu.reg(X.UC_X86_REG_EIP)
         self.cpu.load()
         software = self.cpu.exception_is_int
         self.counter.after_run(eip, faulted=True, software_int=software)
@@ -225,7 +224,7 @@ class Machine:
         """The protected-mode I/O check unicorn skips (SDM vol 1, 19.5): CPL <= IOPL or the TSS bitmap."""
         self.cpu.load()
         cpl = self.cpu.cpl
-        iopl = (self.uc.reg_read(X.UC_X86_REG_EFLAGS) >> IOPL_SHIFT) & 3
+        iopl = (self.cpu.reg(X.UC_X86_REG_EFLAGS) >> IOPL_SHIFT) & 3
         if cpl <= iopl:
             return True
         tr = self.cpu.seg(SEG_TR)
