@@ -20,7 +20,6 @@ exceptions and interrupts, never per block.
 from __future__ import annotations
 
 import struct
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -42,7 +41,7 @@ from unicorn import (
 )
 from unicorn import x86_const as X
 
-from runtime.clock import NS_PER_INSN, Clock, InsnClock, RealClock
+from runtime.clock import Clock, InsnClock, RealClock
 from runtime.cpustate import SEG_CS, SEG_TR, CpuState, SegCache
 from runtime.delivery import Event, InterruptDelivery, TripleFault, Unsupported
 from runtime.devices import standard_pc
@@ -50,7 +49,7 @@ from runtime.icount import NO_LIMIT, STOP_COUNT, STOP_IF, InstructionCounter
 from runtime.loader import BootState
 from runtime.paging import GuestMemory, PageFault, PhysicalAccessError
 from runtime.report import OUTCOMES, Outcome, RunResult
-from runtime.x86 import IF, IOPL_SHIFT, Descriptor, Vector
+from runtime.x86 import ERROR_CODE_VECTORS, IF, IOPL_SHIFT, Descriptor, Vector, vector_name
 
 MIB = 1 << 20
 
@@ -204,8 +203,8 @@ class Machine:
             self.stats.software_ints[vector] = self.stats.software_ints.get(vector, 0) + 1
             event = Event(vector, eip, None, eip - length, software=True)
         else:
-            err = self.cpu.error_code if vector in (8, 10, 11, 12, 13, 14, 17) else None
-            name = f"#{Vector(vector).name}" if vector in Vector._value2member_map_ else str(vector)
+            err = self.cpu.error_code if vector in ERROR_CODE_VECTORS else None
+            name = vector_name(vector)
             self.stats.exceptions[name] = self.stats.exceptions.get(name, 0) + 1
             event = Event(vector, eip, err, eip)
         self._deliver(event)
@@ -289,7 +288,7 @@ class Machine:
             st = self.counter.state
             st.stop_at = min(st.stop_at, max(self.counter.insns, target - EXACT_WINDOW))
         elif self._watchdog is not None:
-            self._watchdog.arm(time.monotonic() + max(0, nxt - self._now()) / 1e9)
+            self._watchdog.arm(self._watchdog_deadline(nxt))
 
     # --- the run loop --------------------------------------------------------------------
     def _now(self) -> int:
@@ -345,16 +344,23 @@ class Machine:
         if self.config.timeout_s is not None and time.monotonic() >= self._wall_deadline:
             raise _Stop(Outcome.TIME_LIMIT, f"wall-clock limit of {self.config.timeout_s:g} s")
 
+    def _watchdog_deadline(self, nxt: int | None) -> float | None:
+        """Wall-clock time (``time.monotonic()``) of device deadline ``nxt`` or the run's
+        wall limit, whichever comes first; None when neither is set."""
+        deadlines = []
+        if nxt is not None:
+            deadlines.append(time.monotonic() + max(0, nxt - self._now()) / 1e9)
+        if self.config.timeout_s is not None:
+            deadlines.append(self._wall_deadline)
+        return min(deadlines) if deadlines else None
+
     def _arm(self) -> None:
         """Set where the next emu_start must stop: instruction limit, deadline, IF wait."""
-        limit = self.config.max_insns if self.config.max_insns is not None else NO_LIMIT
-        target = limit
-        if isinstance(self.clock, InsnClock):
-            nxt = self.bus.next_event_ns()
-            if nxt is not None:
-                target = min(target, self.counter.insns + self.clock.insns_until(nxt))
+        target = self.config.max_insns if self.config.max_insns is not None else NO_LIMIT
         nxt = self.bus.next_event_ns()
         self._armed_deadline_ns = nxt if nxt is not None else NO_LIMIT
+        if isinstance(self.clock, InsnClock) and nxt is not None:
+            target = min(target, self.counter.insns + self.clock.insns_until(nxt))
         wait_if = self.pic.pending()
         if wait_if and self.uc.reg_read(X.UC_X86_REG_EFLAGS) & IF:
             # IF=1 but held by the sti / mov ss shadow: run exactly one instruction first
@@ -368,13 +374,7 @@ class Machine:
         else:
             self.counter.arm(target - EXACT_WINDOW // 2, wait_if)
         if self._watchdog is not None:
-            deadlines = []
-            nxt = self.bus.next_event_ns()
-            if nxt is not None:
-                deadlines.append(time.monotonic() + max(0, nxt - self._now()) / 1e9)
-            if self.config.timeout_s is not None:
-                deadlines.append(self._wall_deadline)
-            self._watchdog.arm(min(deadlines) if deadlines else None)
+            self._watchdog.arm(self._watchdog_deadline(nxt))
 
     def run(self, state: BootState) -> RunResult:
         """Boot and run the guest to the end; never raises for guest behaviour."""
@@ -495,10 +495,3 @@ class Machine:
         return RunResult(outcome, status, message, bytes(self.uart.captured), regs, code,
                          (st.block_start, st.block_size), stats)
 
-
-def ns_per_insn() -> int:
-    return NS_PER_INSN
-
-
-def default_console() -> BinaryIO:
-    return sys.stdout.buffer
