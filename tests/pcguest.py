@@ -24,6 +24,13 @@ KCODE, KDATA, UCODE, UDATA, TSSSEL = 0x08, 0x10, 0x1B, 0x23, 0x28
 
 _ks = Ks(KS_ARCH_X86, KS_MODE_32)
 
+#: What every scenario runs first at CODE: load the tables, flat ring-0 segments, the TSS.
+PROLOGUE = (
+    f"lgdt [{RESULT - 16:#x}]; lidt [{RESULT - 8:#x}];"
+    f"mov ax, {KDATA}; mov ds, ax; mov es, ax; mov ss, ax; mov fs, ax; mov gs, ax;"
+    f"mov esp, {KSTACK}; mov ax, {TSSSEL}; ltr ax;"
+)
+
 
 def asm(source: str, address: int) -> bytes:
     encoding, _ = _ks.asm(source, address)
@@ -52,6 +59,11 @@ class Scenario:
     idt_limit: int = 256 * 8 - 1
     extra_gdt: list[bytes] = field(default_factory=list)
 
+    def address_of(self, label: str) -> int:
+        """Guest address of ``label:`` in ``main`` (assembles what precedes it)."""
+        cut = self.main.index(label + ":")
+        return CODE + len(asm(PROLOGUE + self.main[:cut], CODE))
+
     def run(self, *, max_insns: int | None = 100_000, deterministic: bool = True,
             timeout_s: float | None = None) -> tuple[Machine, RunResult]:
         m = Machine(MachineConfig(mem_mib=16, deterministic=deterministic, max_insns=max_insns,
@@ -63,14 +75,9 @@ class Scenario:
         w(GDT, b"".join(gdt))
         # a TSS whose ring-0 stack is KSTACK
         w(TSS, struct.pack("<III", 0, KSTACK, KDATA) + b"\0" * (0x68 - 12))
-        prologue = (
-            f"lgdt [{RESULT - 16:#x}]; lidt [{RESULT - 8:#x}];"
-            f"mov ax, {KDATA}; mov ds, ax; mov es, ax; mov ss, ax; mov fs, ax; mov gs, ax;"
-            f"mov esp, {KSTACK}; mov ax, {TSSSEL}; ltr ax;"
-        )
         w(RESULT - 16, struct.pack("<HI", len(gdt) * 8 - 1, GDT))
         w(RESULT - 8, struct.pack("<HI", self.idt_limit, IDT))
-        main = asm(prologue + self.main, CODE)
+        main = asm(PROLOGUE + self.main, CODE)
         assert len(main) <= USER_CODE - CODE
         w(CODE, main)
         if self.user:

@@ -8,7 +8,7 @@ datasheets (vector = ICW2 base + line; mode 2 period = divisor / 1193182 s).
 from __future__ import annotations
 
 import pytest
-from pcguest import Scenario, asm, exit_code, result_words
+from pcguest import Scenario, exit_code, result_words
 
 from runtime.report import Outcome
 
@@ -56,25 +56,12 @@ def _masked_then(enable: str) -> Scenario:
     return Scenario(main, handlers={0x20: handler})
 
 
-def _label(sc: Scenario, label: str) -> int:
-    from pcguest import CODE
-
-    prologue_and_main = sc.main
-    cut = prologue_and_main.index(label + ":")
-    from pcguest import KDATA, KSTACK, RESULT, TSSSEL
-
-    prologue = (f"lgdt [{RESULT - 16:#x}]; lidt [{RESULT - 8:#x}];"
-                f"mov ax, {KDATA}; mov ds, ax; mov es, ax; mov ss, ax; mov fs, ax; mov gs, ax;"
-                f"mov esp, {KSTACK}; mov ax, {TSSSEL}; ltr ax;")
-    return CODE + len(asm(prologue + prologue_and_main[:cut], CODE))
-
-
 def test_sti_shadow_delays_the_interrupt_by_one_instruction() -> None:
     sc = _masked_then("sti;")
     m, r = sc.run(max_insns=None)
     assert r.status == 1, r.report()
     eip, ebx = result_words(m, 2)
-    assert eip == _label(sc, "mark2") and ebx == 1
+    assert eip == sc.address_of("mark2") and ebx == 1
 
 
 def test_popfd_enabling_if_takes_the_interrupt_at_once() -> None:
@@ -82,14 +69,14 @@ def test_popfd_enabling_if_takes_the_interrupt_at_once() -> None:
     m, r = sc.run(max_insns=None)
     assert r.status == 1, r.report()
     eip, _ = result_words(m, 2)
-    assert eip == _label(sc, "mark1")
+    assert eip == sc.address_of("mark1")
 
 
 def test_iret_enabling_if_takes_the_interrupt_at_once() -> None:
     frame = "push 0x202; push 0x08; push {:#x}; iretd;"
     placeholder = _masked_then(frame.format(0x12345678))  # same encoding length as the real one
-    sc = _masked_then(frame.format(_label(placeholder, "mark1")))
+    sc = _masked_then(frame.format(placeholder.address_of("mark1")))
     m, r = sc.run(max_insns=None)
     assert r.status == 1, r.report()
     eip, _ = result_words(m, 2)
-    assert eip == _label(sc, "mark1")
+    assert eip == sc.address_of("mark1")
