@@ -180,8 +180,12 @@ def _mov(insn: CsInsn) -> Rule:
     regs = _register_operands(insn)
     if any(r in _SEGMENT_REGS for r in regs):
         dest_is_seg = insn.operands[0].type == C.X86_OP_REG and insn.operands[0].reg in _SEGMENT_REGS
-        return _sensitive("mov to sreg" if dest_is_seg else "mov from sreg", "segment register",
-                          ends_unit=dest_is_seg and insn.operands[0].reg == C.X86_REG_SS)
+        if not dest_is_seg:
+            # the real selector is the guest's (the monitor loads guest selectors into the
+            # real registers, only the CS base and CPL differ): the read is exact in place
+            return _sensitive("mov from sreg", "segment register", Handling.INLINE)
+        return _sensitive("mov to sreg", "segment register",
+                          ends_unit=insn.operands[0].reg == C.X86_REG_SS)
     if any(r in _CONTROL_REGS for r in regs):
         return _privileged("mov crN")
     if any(r in _DEBUG_REGS for r in regs):
@@ -192,9 +196,9 @@ def _mov(insn: CsInsn) -> Rule:
 def _push_pop(insn: CsInsn) -> Rule:
     regs = _register_operands(insn)
     if len(insn.operands) == 1 and regs and regs[0] in _SEGMENT_REGS:
-        name = "push sreg" if insn.id == C.X86_INS_PUSH else "pop sreg"
-        return _sensitive(name, "segment register",
-                          ends_unit=insn.id == C.X86_INS_POP and regs[0] == C.X86_REG_SS)
+        if insn.id == C.X86_INS_PUSH:  # exact in place, as mov from sreg
+            return _sensitive("push sreg", "segment register", Handling.INLINE)
+        return _sensitive("pop sreg", "segment register", ends_unit=regs[0] == C.X86_REG_SS)
     return IDENT
 
 

@@ -38,6 +38,8 @@ struct bt_clock {
     uint32_t stopped;      /* bit 0: count reached; bit 1: IF seen */
     uint32_t eflags_regid;
     uint32_t misses;
+    uint32_t weighted;     /* bt_insn_hook charges each instruction's table weight, not 1 */
+    uint32_t pad0;
     uint64_t blocks;
     bt_reg_read_fn reg_read;
     bt_emu_stop_fn emu_stop;
@@ -47,20 +49,25 @@ struct bt_clock {
     uint32_t count[BT_TABLE_SIZE];
 };
 
-void bt_block_hook(void *uc, uint64_t address, uint32_t size, struct bt_clock *s)
+/* The guest instructions of the code at [address, address + size): table or fill. */
+static uint32_t bt_weight(struct bt_clock *s, uint64_t address, uint32_t size)
 {
-    uint32_t h = (uint32_t)(address ^ (address >> BT_TABLE_BITS)) & (BT_TABLE_SIZE - 1);
+    uint32_t h = (uint32_t)(address ^ (address >> BT_TABLE_BITS) ^ size) & (BT_TABLE_SIZE - 1);
     uint32_t n;
 
-    if (s->tag[h] == address && s->size[h] == size) {
-        n = s->count[h];
-    } else {
-        n = s->fill(address, size);
-        s->tag[h] = address;
-        s->size[h] = size;
-        s->count[h] = n;
-        s->misses++;
-    }
+    if (s->tag[h] == address && s->size[h] == size)
+        return s->count[h];
+    n = s->fill(address, size);
+    s->tag[h] = address;
+    s->size[h] = size;
+    s->count[h] = n;
+    s->misses++;
+    return n;
+}
+
+void bt_block_hook(void *uc, uint64_t address, uint32_t size, struct bt_clock *s)
+{
+    uint32_t n = bt_weight(s, address, size);
     s->blocks++;
     s->block_start = address;
     s->block_size = size;
@@ -80,16 +87,24 @@ void bt_block_hook(void *uc, uint64_t address, uint32_t size, struct bt_clock *s
     }
 }
 
+/*
+ * Under the monitor an instruction of the translation cache weighs 1 when it
+ * begins a guest instruction and 0 otherwise (the rest of an inline sequence,
+ * exit stubs, lookup entries): the clock counts guest instructions, and an
+ * exact stop lands only where the guest's state is whole.
+ */
 void bt_insn_hook(void *uc, uint64_t address, uint32_t size, struct bt_clock *s)
 {
-    (void)address;
-    (void)size;
+    uint32_t n = s->weighted ? bt_weight(s, address, size) : 1;
+
+    if (n == 0)
+        return;
     if (s->insns >= s->stop_at) {
         s->stopped |= 1;
         s->emu_stop(uc);
         return;
     }
-    s->insns++;
+    s->insns += n;
 }
 
 void bt_clear_table(struct bt_clock *s)

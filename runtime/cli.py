@@ -140,8 +140,6 @@ def run_guest(args: argparse.Namespace) -> RunResult:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if not args.native:
-        sys.stderr.write("bt: the monitor is not built yet; running natively (--native)\n")
     try:
         result = run_guest(args)
     except GuestLoadError as err:

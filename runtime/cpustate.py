@@ -205,6 +205,11 @@ class CpuState:
         SEGCACHE.pack_into(self.view, self.off.segs + index * SEGCACHE.size,
                            cache.selector, cache.base, cache.limit, cache.flags)
 
+    def set_cr2(self, value: int) -> None:
+        """CR2 as a #PF sets it (the blob is reloaded to stay in step with the register)."""
+        self.uc.reg_write(X.UC_X86_REG_CR2, value)
+        self.load()
+
     def cr(self, n: int) -> int:
         return struct.unpack_from("<Q", self.view, self.off.cr + 8 * n)[0] & 0xFFFFFFFF
 

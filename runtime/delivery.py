@@ -164,8 +164,7 @@ class InterruptDelivery:
             self._page_fault(pf)
 
     def _page_fault(self, pf: PageFault) -> None:
-        self.uc.reg_write(X.UC_X86_REG_CR2, pf.cr2)
-        self.cpu.load()  # keep the blob's CR2 in step with the register
+        self.cpu.set_cr2(pf.cr2)
         raise Fault(Vector.PF, pf.error_code)
 
     def _deliver_once(self, ev: Event) -> None:

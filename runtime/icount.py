@@ -46,6 +46,8 @@ class _ClockState(ctypes.Structure):
         ("stopped", ctypes.c_uint32),
         ("eflags_regid", ctypes.c_uint32),
         ("misses", ctypes.c_uint32),
+        ("weighted", ctypes.c_uint32),
+        ("pad0", ctypes.c_uint32),
         ("blocks", ctypes.c_uint64),
         ("reg_read", ctypes.c_void_p),
         ("emu_stop", ctypes.c_void_p),
@@ -71,6 +73,8 @@ class InstructionCounter:
     def __init__(self, uc: Uc, read_code: Callable[[int, int], bytes]) -> None:
         self.uc = uc
         self._read_code = read_code
+        #: the monitor's answer for code it emitted (None: not its code, decode the bytes)
+        self.provider: Callable[[int, int], tuple[int, ...] | None] | None = None
         self._cs = Cs(CS_ARCH_X86, CS_MODE_32)
         self._offsets: dict[tuple[int, int], tuple[int, ...]] = {}
         self.state = _ClockState()
@@ -102,6 +106,10 @@ class InstructionCounter:
         """Offsets of the instructions of the block at ``address`` (cached)."""
         key = (address, size)
         offs = self._offsets.get(key)
+        if offs is None and self.provider is not None:
+            offs = self.provider(address, size)
+            if offs is not None:
+                return offs  # the monitor's code changes: never cached here
         if offs is None:
             try:
                 code = self._read_code(address, size)

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from runtime.errors import GuestLoadError
 from runtime.loader import load_guest
 from runtime.machine import MIB, Machine, MachineConfig
+from runtime.monitor_space import MAX_GUEST_RAM
 from runtime.report import RunResult
 
 
@@ -36,7 +38,15 @@ def run_file(path: str, options: RunOptions | None = None) -> RunResult:
     config = MachineConfig(mem_mib=opts.mem_mib, deterministic=opts.deterministic,
                            max_insns=opts.max_insns, timeout_s=opts.timeout_s,
                            console=opts.console, stdin=opts.stdin)
-    machine = Machine(config)
+    if opts.native:
+        machine = Machine(config)
+    else:
+        from runtime.monitor import Monitor
+
+        if config.mem_mib * MIB > MAX_GUEST_RAM:
+            raise GuestLoadError(path, f"the monitor supports at most {MAX_GUEST_RAM // MIB} MiB "
+                                       "of guest RAM (--mem)")
+        machine = Monitor(config)
     state = load_guest(path, machine.uc.mem_write, opts.mem_mib * MIB, cmdline=opts.cmdline or "",
                        modules=opts.modules, load_addr=opts.load_addr, entry=opts.entry)
     return machine.run(state)

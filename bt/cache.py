@@ -1,0 +1,308 @@
+"""The translation cache: where translation blocks live, how they find each other.
+
+Monitor memory holds the translated code (a bump-allocated region, flushed
+whole when full), and this module keeps the books: the map from guest
+address to translation block, the exact map from every translated address
+back to guest state, chaining of direct exits, the direct-mapped lookup
+table that ret and indirect branches read, and invalidation by guest page
+(QEMU's ``tb-maint.c`` is the model: invalidation is one ordered function).
+
+The monitor owns the unicorn engine; this module reaches code memory only
+through :class:`CodeMemory`, whose ``write`` is followed by a
+``drop_cached`` wherever code unicorn may already have compiled changes
+(``uc.mem_write`` does not invalidate unicorn's own blocks).
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bt.rewrite import Annotation, CalloutSite, MapEntry, Rewriter
+from bt.scan import Scanner, Stop
+
+TABLE_BITS = 16
+TABLE_SLOTS = 1 << TABLE_BITS
+
+
+class CodeMemory(Protocol):
+    def write(self, linear: int, data: bytes) -> None: ...
+    def drop_cached(self, linear: int, size: int) -> None: ...
+
+
+@dataclass
+class TranslatorStats:
+    """The translator's counters (``bt run --stats``), as QEMU's ``info jit`` shows."""
+
+    lookups: int = 0
+    hits: int = 0
+    misses: int = 0
+    translations: int = 0
+    guest_insns_translated: int = 0
+    bytes_emitted: int = 0
+    chained_jumps: int = 0
+    exits_taken: int = 0
+    indirect_lookups_installed: int = 0
+    indirect_misses: int = 0
+    invalidations: int = 0
+    invalidated_pages: int = 0
+    flushes: int = 0
+    stop_reasons: Counter[str] = field(default_factory=Counter)
+    #: translation-time: how many guest instructions each handling took
+    handling: Counter[str] = field(default_factory=Counter)
+    #: translation-time: rewritten instructions by rule (everything but ident)
+    rules: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        d = {k: v for k, v in self.__dict__.items() if not isinstance(v, Counter)}
+        d["stop_reasons"] = dict(self.stop_reasons)
+        d["handling"] = dict(self.handling)
+        d["rules"] = dict(sorted(self.rules.items()))
+        if self.translations:
+            d["avg_guest_insns_per_block"] = round(self.guest_insns_translated / self.translations, 2)
+        if self.guest_insns_translated:
+            d["bytes_per_guest_insn"] = round(self.bytes_emitted / self.guest_insns_translated, 2)
+        return d
+
+
+@dataclass(eq=False)
+class Exit:
+    block: Block
+    kind: str
+    guest_target: int
+    site: int  # linear address of the rel32
+    stub: int  # linear address of the stub's int
+    chained: Block | None = None
+
+
+@dataclass(eq=False)
+class Block:
+    """One translation block: guest ``cs_base:guest_eip`` up to ``guest_end``."""
+
+    cs_base: int
+    guest_eip: int
+    guest_end: int
+    pages: frozenset[int]
+    addr: int  # the lookup entry (linear)
+    body: int  # where chained jumps enter
+    size: int
+    stop: Stop
+    map: list[MapEntry]
+    exits: list[Exit] = field(default_factory=list)
+    callouts: list[CalloutSite] = field(default_factory=list)
+    annotations: list[Annotation] = field(default_factory=list)
+    incoming: list[Exit] = field(default_factory=list)
+    valid: bool = True
+    guest_insns: int = 0
+
+    def __post_init__(self) -> None:
+        self._offsets = [m.offset for m in self.map]
+
+    def entry_at(self, linear: int) -> MapEntry | None:
+        """The map entry of the translated instruction at (or containing) ``linear``."""
+        i = bisect.bisect_right(self._offsets, linear - self.addr) - 1
+        return self.map[i] if i >= 0 else None
+
+    def retiring_offsets(self, start: int, size: int) -> tuple[int, ...]:
+        """Offsets (from ``start``) of instructions in [start, start+size) that begin a guest
+        instruction: what the instruction clock charges for a unicorn block there."""
+        lo = bisect.bisect_left(self._offsets, start - self.addr)
+        hi = bisect.bisect_left(self._offsets, start + size - self.addr)
+        return tuple(self.addr + m.offset - start for m in self.map[lo:hi] if m.retires)
+
+    def first_of_insn(self, linear: int) -> int:
+        """Linear address of the first translated instruction of the guest instruction that
+        the translated instruction at ``linear`` belongs to."""
+        i = bisect.bisect_right(self._offsets, linear - self.addr) - 1
+        while i > 0 and not self.map[i].retires and self.map[i - 1].guest_eip == self.map[i].guest_eip:
+            i -= 1
+        return self.addr + self.map[max(i, 0)].offset
+
+
+class TranslationCache:
+    """Blocks in the region [start, end) of monitor memory."""
+
+    def __init__(self, memory: CodeMemory, start: int, end: int, scanner: Scanner,
+                 rewriter: Rewriter, table: int, miss: int) -> None:
+        self.memory = memory
+        self.start, self.end = start, end
+        self.scanner = scanner
+        self.rewriter = rewriter
+        self.table, self.miss = table, miss
+        self.stats = TranslatorStats()
+        self.generation = 0  # bumped by every flush
+        self._reset()
+
+    def _reset(self) -> None:
+        self.free = self.start
+        self.blocks: dict[tuple[int, int], Block] = {}
+        self._starts: list[int] = []
+        self._by_start: dict[int, Block] = {}
+        self.pages: dict[int, set[Block]] = {}
+        self.callouts: dict[int, tuple[Block, CalloutSite]] = {}
+        self.exits: dict[int, Exit] = {}
+        self._slots: dict[int, Block] = {}
+        self.table_cs_base = 0
+
+    # --- finding blocks -------------------------------------------------------------------------
+    def lookup(self, cs_base: int, eip: int) -> Block | None:
+        self.stats.lookups += 1
+        block = self.blocks.get((cs_base, eip))
+        if block is not None:
+            self.stats.hits += 1
+        else:
+            self.stats.misses += 1
+        return block
+
+    def get(self, cs_base: int, eip: int) -> Block:
+        """The block at ``cs_base:eip``, translated now if there is none (may raise what the
+        scanner's first fetch raises)."""
+        return self.lookup(cs_base, eip) or self.translate(cs_base, eip)
+
+    def block_at(self, linear: int) -> Block | None:
+        """The block whose code contains translated address ``linear``."""
+        i = bisect.bisect_right(self._starts, linear) - 1
+        if i < 0:
+            return None
+        block = self._by_start[self._starts[i]]
+        return block if linear < block.addr + block.size else None
+
+    def __iter__(self) -> Iterator[Block]:
+        return iter(self.blocks.values())
+
+    # --- translating ----------------------------------------------------------------------------
+    def translate(self, cs_base: int, eip: int, cap: int | None = None,
+                  register: bool = True) -> Block:
+        """Scan, rewrite and install the block at ``cs_base:eip``.
+
+        ``register=False`` makes a one-off block that is neither found by
+        lookups nor traced (the monitor uses it to re-run a single guest
+        instruction that wrote its own page).
+        """
+        unit = self.scanner.scan(cs_base, eip, cap)
+        base = self.free
+        emission = self.rewriter.rewrite(unit, base)
+        if base + len(emission.code) > self.end:
+            self.flush()
+            base = self.free
+            emission = self.rewriter.rewrite(unit, base)
+        code = emission.code
+        block = Block(cs_base, eip, unit.end_eip, unit.pages, base, base + emission.body,
+                      len(code), unit.stop, emission.map, callouts=emission.callouts,
+                      annotations=emission.annotations, guest_insns=len(unit.insns))
+        for site in emission.exits:
+            ex = Exit(block, site.kind, site.guest_target, base + site.site, base + site.stub)
+            block.exits.append(ex)
+            self.exits[ex.stub + 2] = ex
+            target = self.blocks.get((cs_base, site.guest_target)) if register else None
+            if target is not None:
+                struct.pack_into("<i", code, site.site, target.body - (ex.site + 4))
+                ex.chained = target
+                target.incoming.append(ex)
+                self.stats.chained_jumps += 1
+        for co in emission.callouts:
+            self.callouts[base + co.at + 2] = (block, co)
+        self.memory.write(base, bytes(code))
+        self.memory.drop_cached(base, len(code))
+        self.free = (base + len(code) + 15) & ~15
+        self._starts.append(base)
+        self._by_start[base] = block
+        st = self.stats
+        st.translations += 1
+        st.guest_insns_translated += len(unit.insns)
+        st.bytes_emitted += len(code)
+        st.stop_reasons[unit.stop.value] += 1
+        st.handling.update(emission.handling)
+        for note in emission.annotations:
+            if note.handling != "ident":
+                st.rules[f"{note.rule} ({note.handling})"] += 1
+        if register:
+            self.blocks[(cs_base, eip)] = block
+            for page in unit.pages:
+                self.pages.setdefault(page, set()).add(block)
+        return block
+
+    def chain(self, ex: Exit, target: Block) -> None:
+        """Patch exit ``ex`` to jump straight to ``target`` (same code segment base only)."""
+        if not ex.block.valid or not target.valid or ex.chained is not None:
+            return
+        if target.cs_base != ex.block.cs_base:
+            return
+        self.memory.write(ex.site, struct.pack("<i", target.body - (ex.site + 4)))
+        self.memory.drop_cached(ex.site, 4)
+        ex.chained = target
+        target.incoming.append(ex)
+        self.stats.chained_jumps += 1
+
+    # --- the lookup table -------------------------------------------------------------------------
+    def install_lookup(self, block: Block) -> None:
+        """Make ret/indirect branches to ``block.guest_eip`` enter it without the monitor."""
+        if block.cs_base != self.table_cs_base:
+            self.clear_lookup(block.cs_base)
+        slot = block.guest_eip & (TABLE_SLOTS - 1)
+        self._slots[slot] = block
+        self.memory.write(self.table + 4 * slot, struct.pack("<I", block.addr))
+        self.stats.indirect_lookups_installed += 1
+
+    def clear_lookup(self, cs_base: int) -> None:
+        """Empty the table (every slot to the miss stub): entries hold for one CS base."""
+        self.memory.write(self.table, struct.pack("<I", self.miss) * TABLE_SLOTS)
+        self._slots.clear()
+        self.table_cs_base = cs_base
+
+    # --- invalidation -----------------------------------------------------------------------------
+    def invalidate_page(self, page: int) -> int:
+        """Drop every block with guest bytes on ``page``; returns how many."""
+        blocks = self.pages.pop(page, set())
+        for block in list(blocks):
+            self.invalidate(block)
+        if blocks:
+            self.stats.invalidated_pages += 1
+        return len(blocks)
+
+    def invalidate(self, block: Block) -> None:
+        """Mark invalid, drop from the map and the page index, clear its lookup slot,
+        unlink incoming chains (back to their stubs), count it."""
+        if not block.valid:
+            return
+        block.valid = False
+        if self.blocks.get((block.cs_base, block.guest_eip)) is block:
+            del self.blocks[(block.cs_base, block.guest_eip)]
+        for page in block.pages:
+            others = self.pages.get(page)
+            if others is not None:
+                others.discard(block)
+                if not others:
+                    del self.pages[page]
+        slot = block.guest_eip & (TABLE_SLOTS - 1)
+        if self._slots.get(slot) is block:
+            del self._slots[slot]
+            self.memory.write(self.table + 4 * slot, struct.pack("<I", self.miss))
+        for ex in block.incoming:
+            if ex.block.valid and ex.chained is block:
+                self.memory.write(ex.site, struct.pack("<i", ex.stub - (ex.site + 4)))
+                self.memory.drop_cached(ex.site, 4)
+            ex.chained = None
+        block.incoming.clear()
+        for ex in block.exits:
+            if ex.chained is not None:
+                try:
+                    ex.chained.incoming.remove(ex)
+                except ValueError:
+                    pass
+        self.stats.invalidations += 1
+
+    def flush(self) -> None:
+        """Drop everything (the cache is full)."""
+        for block in self._by_start.values():
+            block.valid = False
+        self.memory.drop_cached(self.start, self.end - self.start)
+        cs_base = self.table_cs_base
+        self._reset()
+        self.clear_lookup(cs_base)
+        self.generation += 1
+        self.stats.flushes += 1

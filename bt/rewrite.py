@@ -1,0 +1,356 @@
+"""The rewriter: one scanned unit in, the code of one translation block out.
+
+Each guest instruction is handled by the rule :mod:`bt.classify` gives it:
+
+* ``ident``: copied byte for byte;
+* ``chained``: direct control flow; every successor is a named exit whose
+  rel32 first points at a stub in the block's tail (``int`` to the
+  monitor, which translates the target and patches the jump: chaining);
+* ``lookup``: ret and indirect jmp/call go through the direct-mapped
+  lookup table with loads and register work only (templates ``ret``,
+  ``lookup_tail``, and the ``entry`` check in front of every block);
+* ``inline``: cli/sti, pushfd/popfd, smsw/str/sldt/sgdt/sidt, push sreg
+  and mov from sreg become exact sequences with no Python on the path;
+* ``callout``: a software interrupt into the monitor's Python handler,
+  which emulates the guest instruction against the virtual CPU.
+
+Besides the code, the rewriter records for every emitted instruction the
+guest EIP it belongs to, whether it starts a guest instruction (the
+instruction clock counts those), and how to recover the guest's registers
+if a fault, a callout or an interrupt stops the processor there (a
+*fixup*): the exact map from translated address back to guest state.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from capstone import x86_const as C
+
+from bt import encode as E
+from bt.classify import Handling, Kind
+from bt.scan import GuestInsn, Stop, Unit
+from bt.templates import Template, template
+
+#: Fixups: how to recover the guest's registers at a translated address.
+FIX_NONE = -1  # the registers are the guest's
+#: 0..7: the guest's value of that register is in xmm7
+FIX_ENTRY = 8  # in a lookup entry: the guest EIP is in xmm6, the guest's ecx in xmm7
+
+
+@dataclass(frozen=True)
+class MapEntry:
+    offset: int
+    guest_eip: int
+    retires: bool
+    fixup: int
+
+
+@dataclass
+class ExitSite:
+    """A direct exit: the rel32 at ``site`` jumps to the stub at ``stub`` until chained."""
+
+    kind: str
+    guest_target: int
+    site: int
+    stub: int
+
+
+@dataclass
+class CalloutSite:
+    """A callout: ``int`` at ``at``; the handler emulates, then execution goes on at ``resume``."""
+
+    handler: str
+    ginsn: GuestInsn | None
+    guest_eip: int
+    next_eip: int
+    at: int
+    resume: int
+    #: for a slow path in the block's tail: the rel32 (offset) that jumps to it
+    patch_site: int = -1
+
+
+@dataclass
+class Annotation:
+    """For ``bt explain``: one guest instruction and what became of it."""
+
+    guest_eip: int
+    guest_bytes: bytes
+    text: str
+    handling: str
+    rule: str
+    start: int
+    end: int
+
+
+@dataclass
+class Layout:
+    """Monitor addresses translated code refers to."""
+
+    table: int  # the lookup table (linear)
+    miss: int  # the shared lookup-miss stub
+    vcpu: dict[str, int]  # virtual-CPU page fields (linear)
+    vector: int  # the callout vector
+
+
+@dataclass
+class Emission:
+    code: bytearray
+    body: int
+    map: list[MapEntry]
+    exits: list[ExitSite]
+    callouts: list[CalloutSite]
+    handling: Counter[str] = field(default_factory=Counter)
+    annotations: list[Annotation] = field(default_factory=list)
+
+
+class RewriteError(Exception):
+    """A guest instruction form the translator cannot handle (reported, never guessed)."""
+
+
+class _Out:
+    def __init__(self, base: int) -> None:
+        self.base = base
+        self.code = bytearray()
+        self.map: list[MapEntry] = []
+
+    @property
+    def here(self) -> int:
+        return len(self.code)
+
+    def put(self, data: bytes, guest_eip: int, retires: bool = False, fixup: int = FIX_NONE) -> int:
+        at = len(self.code)
+        self.map.append(MapEntry(at, guest_eip, retires, fixup))
+        self.code += data
+        return at
+
+    def put_template(self, t: Template, guest_eip: int, retires: bool, fixups: tuple[int, ...],
+                     **fields: int) -> int:
+        """Emit template ``t``; ``fixups[i]`` applies to its i-th instruction."""
+        at = len(self.code)
+        self.code += t.patch(self.base + at, **fields)
+        for i, off in enumerate(t.insn_offsets):
+            self.map.append(MapEntry(at + off, guest_eip, retires and i == 0, fixups[i]))
+        return at
+
+
+class Rewriter:
+    """Turns :class:`Unit` s into block code for the addresses of ``layout``.
+
+    ``viopl0`` says whether the guest's virtual IOPL is 0 (then real IOPL is 1
+    and pushfd/popfd get their fix-up sequences); the monitor flushes the
+    translation cache when that changes.
+    """
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.viopl0 = True
+        self._emitters: dict[str, Callable[[_Out, GuestInsn, list[ExitSite],
+                                            list[CalloutSite]], None]] = {
+            "jcc": self._branch, "loop": self._loop, "loope": self._loop, "loopne": self._loop,
+            "jecxz": self._loop, "jcxz": self._loop, "jmp": self._jmp, "call": self._call,
+            "ret": self._ret, "jmp indirect": self._indirect, "call indirect": self._indirect,
+            "pushf": self._pushf, "popf": self._popf, "cli": self._copy, "sti": self._copy,
+            "push sreg": self._copy, "mov from sreg": self._copy,
+            "smsw": self._read_sysreg, "str": self._read_sysreg, "sldt": self._read_sysreg,
+            "sgdt": self._read_table_reg, "sidt": self._read_table_reg,
+        }
+
+    # --- the block --------------------------------------------------------------------------
+    def rewrite(self, unit: Unit, base: int) -> Emission:
+        """The code for ``unit`` placed at linear address ``base``."""
+        out = _Out(base)
+        exits: list[ExitSite] = []
+        callouts: list[CalloutSite] = []
+        handling: Counter[str] = Counter()
+        notes: list[Annotation] = []
+        out.put_template(template("entry"), unit.eip, False, (FIX_ENTRY,) * 5,
+                         neg_guest=-unit.eip, to_miss=self.layout.miss)
+        body = out.here
+        for g in unit.insns:
+            start = out.here
+            how = self._emit(out, g, exits, callouts)
+            handling[how] += 1
+            notes.append(Annotation(g.eip, bytes(g.insn.bytes), g.text, how, g.rule.name,
+                                    start, out.here))
+        if unit.stop is Stop.UNDECODABLE:
+            start = out.here
+            self._callout(out, None, unit.end_eip, unit.end_eip, callouts, "undefined")
+            handling["callout"] += 1
+            notes.append(Annotation(unit.end_eip, unit.undecodable[:8], "(undecodable)",
+                                    "callout", "undefined", start, out.here))
+        elif not unit.insns or unit.insns[-1].rule.kind not in _TRANSFERS:
+            self._exit(out, "fallthrough", unit.end_eip, exits)
+        # the tail: one stub per exit, then the slow paths of inline sequences
+        for ex in exits:
+            ex.stub = out.put(b"\xcd" + bytes([self.layout.vector]), ex.guest_target)
+            _set_rel(out.code, ex.site, ex.stub)
+        for co in callouts:
+            if co.patch_site >= 0:  # a slow path placed in the tail (popfd with another IOPL)
+                co.at = out.put(b"\xcd" + bytes([self.layout.vector]), co.guest_eip)
+                _set_rel(out.code, co.patch_site, co.at)
+        return Emission(out.code, body, out.map, exits, callouts, handling, notes)
+
+    def _emit(self, out: _Out, g: GuestInsn, exits: list[ExitSite],
+              callouts: list[CalloutSite]) -> str:
+        rule = g.rule
+        if rule.handling is Handling.IDENT:
+            out.put(bytes(g.insn.bytes), g.eip, retires=True)
+            return "ident"
+        if rule.handling is Handling.CALLOUT:
+            self._callout(out, g, g.eip, g.next_eip, callouts, rule.name)
+            return "callout"
+        emitter = self._emitters.get(rule.name)
+        if emitter is None:
+            raise RewriteError(f"no emitter for rule {rule.name!r} ({g.text})")
+        try:
+            emitter(out, g, exits, callouts)
+        except E.EncodeError:  # an operand form the inline sequence cannot take
+            self._callout(out, g, g.eip, g.next_eip, callouts, rule.name)
+            return "callout"
+        return rule.handling.value
+
+    # --- pieces ---------------------------------------------------------------------------
+    def _exit(self, out: _Out, kind: str, target: int, exits: list[ExitSite],
+              guest_eip: int | None = None, retires: bool = False) -> None:
+        at = out.put(b"\xe9\0\0\0\0", target if guest_eip is None else guest_eip, retires)
+        exits.append(ExitSite(kind, target, at + 1, -1))
+
+    def _callout(self, out: _Out, g: GuestInsn | None, eip: int, next_eip: int,
+                 callouts: list[CalloutSite], handler: str) -> None:
+        at = out.put(b"\xcd" + bytes([self.layout.vector]), eip, retires=True)
+        callouts.append(CalloutSite(handler, g, eip, next_eip, at, at + 2))
+
+    def _copy(self, out: _Out, g: GuestInsn, _exits: list[ExitSite],
+              _callouts: list[CalloutSite]) -> None:
+        out.put(bytes(g.insn.bytes), g.eip, retires=True)
+
+    def _branch(self, out: _Out, g: GuestInsn, exits: list[ExitSite],
+                _callouts: list[CalloutSite]) -> None:
+        cc = E.condition_code(g.insn)
+        at = out.put(bytes([0x0F, 0x80 | cc, 0, 0, 0, 0]), g.eip, retires=True)
+        exits.append(ExitSite("taken", _target(g), at + 2, -1))
+        self._exit(out, "fallthrough", g.next_eip, exits)
+
+    def _loop(self, out: _Out, g: GuestInsn, exits: list[ExitSite],
+              _callouts: list[CalloutSite]) -> None:
+        # loop/jecxz have only rel8 forms: "op +5" over the fall-through jump to the taken one
+        out.put(bytes(g.insn.bytes[:-1]) + b"\x05", g.eip, retires=True)
+        self._exit(out, "fallthrough", g.next_eip, exits)
+        self._exit(out, "taken", _target(g), exits)
+
+    def _jmp(self, out: _Out, g: GuestInsn, exits: list[ExitSite],
+             _callouts: list[CalloutSite]) -> None:
+        if g.insn.prefix[2] == 0x66:
+            raise E.EncodeError("16-bit jmp")
+        self._exit(out, "jmp", _target(g), exits, guest_eip=g.eip, retires=True)
+
+    def _call(self, out: _Out, g: GuestInsn, exits: list[ExitSite],
+              _callouts: list[CalloutSite]) -> None:
+        if g.insn.prefix[2] == 0x66:
+            raise E.EncodeError("16-bit call")
+        out.put_template(template("push_imm"), g.eip, True, (FIX_NONE,), imm=g.next_eip)
+        self._exit(out, "call", _target(g), exits)
+
+    def _ret(self, out: _Out, g: GuestInsn, _exits: list[ExitSite],
+             _callouts: list[CalloutSite]) -> None:
+        if g.insn.prefix[2] == 0x66:
+            raise E.EncodeError("16-bit ret")
+        table = self.layout.table
+        if g.insn.operands:
+            out.put_template(template("ret_imm"), g.eip, True, (FIX_NONE,) + (E.ECX,) * 5,
+                             table=table, imm=g.insn.operands[0].imm & 0xFFFF)
+        else:
+            out.put_template(template("ret"), g.eip, True, (FIX_NONE,) + (E.ECX,) * 4, table=table)
+
+    def _indirect(self, out: _Out, g: GuestInsn, _exits: list[ExitSite],
+                  _callouts: list[CalloutSite]) -> None:
+        load = E.load_ecx_from_operand(g.insn)
+        out.put_template(template("save_ecx"), g.eip, True, (FIX_NONE,))
+        out.put(load, g.eip, fixup=E.ECX)
+        if g.rule.kind is Kind.INDIRECT_CALL:
+            out.put_template(template("push_imm"), g.eip, False, (E.ECX,), imm=g.next_eip)
+        out.put_template(template("lookup_tail"), g.eip, False, (E.ECX,) * 3,
+                         table=self.layout.table)
+
+    def _pushf(self, out: _Out, g: GuestInsn, exits: list[ExitSite],
+               callouts: list[CalloutSite]) -> None:
+        if g.insn.prefix[2] == 0x66:
+            raise E.EncodeError("16-bit pushf")
+        if not self.viopl0:  # real IOPL = virtual IOPL: the image is exact as it is
+            self._copy(out, g, exits, callouts)
+            return
+        out.put_template(template("pushfd_iopl0"), g.eip, True, (FIX_NONE,) + (E.ECX,) * 5)
+
+    def _popf(self, out: _Out, g: GuestInsn, exits: list[ExitSite],
+              callouts: list[CalloutSite]) -> None:
+        if g.insn.prefix[2] == 0x66 or not self.viopl0:
+            raise E.EncodeError("popf needs the callout")
+        at = out.put_template(template("popfd_check"), g.eip, True, (FIX_NONE, FIX_NONE))
+        out.put(b"\x9d", g.eip)
+        callouts.append(CalloutSite("popf", g, g.eip, g.next_eip, -1, out.here,
+                                    at + template("popfd_check").fields["to_callout"]))
+
+    def _read_sysreg(self, out: _Out, g: GuestInsn, _exits: list[ExitSite],
+                     _callouts: list[CalloutSite]) -> None:
+        """smsw/str/sldt: the value lives in the virtual-CPU page; load it (no Python)."""
+        addr = self.layout.vcpu[g.rule.name]
+        op = g.insn.operands[0]
+        if op.type == C.X86_OP_REG:
+            if op.reg in E.REG32:
+                t, reg = template("load_vcpu"), E.REG32[op.reg]
+            elif op.reg in E.REG16:
+                t, reg = template("load_vcpu16"), E.REG16[op.reg]
+            else:
+                raise E.EncodeError(g.text)
+            code = t.patch(0, addr=addr)
+            modrm_at = t.fields["addr"] - 1
+            code[modrm_at] = (code[modrm_at] & 0xC7) | (reg << 3)
+            out.put(bytes(code), g.eip, retires=True)
+            return
+        mem = E.mem_operand(g.insn)
+        s = E.scratch_for(mem)
+        load = template("load_vcpu")
+        code = load.patch(0, addr=addr)
+        code[load.fields["addr"] - 1] = (code[load.fields["addr"] - 1] & 0xC7) | (s << 3)
+        out.put(E.movd_xmm7_from(s), g.eip, retires=True)
+        out.put(bytes(code), g.eip, fixup=s)
+        out.put(E.mov_mem_reg16(s, mem), g.eip, fixup=s)
+        out.put(E.movd_to_from_xmm7(s), g.eip, fixup=s)
+
+    def _read_table_reg(self, out: _Out, g: GuestInsn, _exits: list[ExitSite],
+                        _callouts: list[CalloutSite]) -> None:
+        """sgdt/sidt m: the 16-bit limit at [m], the 32-bit base at [m+2], from the vCPU page."""
+        addr = self.layout.vcpu[g.rule.name]  # limit (2 bytes) then base (4 bytes)
+        mem = E.mem_operand(g.insn)
+        s = E.scratch_for(mem)
+        load = template("load_vcpu")
+        modrm_at = load.fields["addr"] - 1
+
+        def load_into(a: int) -> bytes:
+            code = load.patch(0, addr=a)
+            code[modrm_at] = (code[modrm_at] & 0xC7) | (s << 3)
+            return bytes(code)
+
+        out.put(E.movd_xmm7_from(s), g.eip, retires=True)
+        out.put(load_into(addr), g.eip, fixup=s)
+        out.put(E.mov_mem_reg16(s, mem), g.eip, fixup=s)
+        out.put(load_into(addr + 2), g.eip, fixup=s)
+        out.put(E.mov_mem_reg32(s, mem, 2), g.eip, fixup=s)
+        out.put(E.movd_to_from_xmm7(s), g.eip, fixup=s)
+
+
+_TRANSFERS = frozenset({Kind.JUMP, Kind.BRANCH, Kind.CALL, Kind.RET, Kind.INDIRECT_JUMP,
+                        Kind.INDIRECT_CALL})
+
+
+def _target(g: GuestInsn) -> int:
+    return g.insn.operands[0].imm & 0xFFFFFFFF
+
+
+def _set_rel(code: bytearray, site: int, target: int) -> None:
+    """Point the rel32 at offset ``site`` at offset ``target`` of the same code."""
+    struct.pack_into("<i", code, site, target - (site + 4))

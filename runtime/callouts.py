@@ -1,0 +1,652 @@
+"""Callout handlers: the monitor's emulation of guest kernel instructions, one row each.
+
+Translated code reaches these through a software interrupt at the callout
+site (:mod:`bt.rewrite`). A handler emulates the guest instruction against
+the virtual CPU (:mod:`runtime.vcpu`) and guest memory, and returns
+``True`` when it has already sent the guest somewhere else (a far
+transfer, an interrupt, an iret), ``False`` to continue with the
+translated code after the site. It raises :class:`runtime.delivery.Fault`
+or :class:`runtime.paging.PageFault` for the exception the instruction
+raises: the monitor reflects it at the instruction's guest EIP.
+
+Handlers run inside the INTR hook, registers read through the C API.
+The table :data:`HANDLERS` maps a rule name of :mod:`bt.classify` to its
+handler; a new instruction is a new row.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING
+
+from capstone import CsInsn
+from capstone import x86_const as C
+from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_32, Uc
+from unicorn import x86_const as X
+
+from bt.rewrite import CalloutSite
+from runtime import segments
+from runtime.cpustate import (
+    SEG_CS,
+    SEG_DS,
+    SEG_ES,
+    SEG_FS,
+    SEG_GDT,
+    SEG_GS,
+    SEG_IDT,
+    SEG_LDT,
+    SEG_SS,
+    SEG_TR,
+    SegCache,
+)
+from runtime.delivery import Event, Fault
+from runtime.x86 import (
+    AC,
+    AF,
+    CF,
+    CR0_EM,
+    CR0_ET,
+    CR0_MP,
+    CR0_PE,
+    CR0_PG,
+    CR0_TS,
+    DF,
+    ID,
+    IF,
+    IOPL_MASK,
+    IOPL_SHIFT,
+    NT,
+    OF,
+    PF,
+    SF,
+    TF,
+    ZF,
+    Descriptor,
+    Vector,
+)
+
+if TYPE_CHECKING:
+    from runtime.monitor import Monitor
+
+Handler = Callable[["Monitor", CalloutSite], bool]
+MASK32 = 0xFFFFFFFF
+
+_SEG_INDEX = {C.X86_REG_ES: SEG_ES, C.X86_REG_CS: SEG_CS, C.X86_REG_SS: SEG_SS,
+              C.X86_REG_DS: SEG_DS, C.X86_REG_FS: SEG_FS, C.X86_REG_GS: SEG_GS}
+
+
+# --- operands ---------------------------------------------------------------------------------
+@cache
+def _uc_reg(name: str) -> int:
+    return getattr(X, f"UC_X86_REG_{name.upper()}")
+
+
+def read_reg(mon: Monitor, insn: CsInsn, reg: int) -> int:
+    return mon.uc.reg_read(_uc_reg(insn.reg_name(reg)))
+
+
+def write_reg(mon: Monitor, insn: CsInsn, reg: int, value: int) -> None:
+    name = insn.reg_name(reg)
+    size = 4 if name.startswith("e") else (1 if name.endswith(("l", "h")) else 2)
+    mon.uc.reg_write(_uc_reg(name), value & ((1 << (8 * size)) - 1))
+
+
+def effective_address(mon: Monitor, insn: CsInsn, op: object) -> int:
+    """Linear address of memory operand ``op`` (segment base from the virtual CPU)."""
+    mem = op.mem  # type: ignore[attr-defined]
+    if insn.addr_size != 4:
+        raise Fault(Vector.UD)  # 16-bit addressing in kernel code: not supported
+    offset = mem.disp
+    if mem.base:
+        offset += read_reg(mon, insn, mem.base)
+    if mem.index:
+        offset += read_reg(mon, insn, mem.index) * (mem.scale or 1)
+    seg = mem.segment or (C.X86_REG_SS if mem.base in (C.X86_REG_ESP, C.X86_REG_EBP)
+                          else C.X86_REG_DS)
+    return (mon.vcpu.seg(_SEG_INDEX[seg]).base + (offset & MASK32)) & MASK32
+
+
+def read_operand(mon: Monitor, insn: CsInsn, index: int, size: int | None = None) -> int:
+    op = insn.operands[index]
+    if op.type == C.X86_OP_REG:
+        return read_reg(mon, insn, op.reg)
+    if op.type == C.X86_OP_IMM:
+        return op.imm & MASK32
+    n = size or op.size
+    raw = mon.mem.read(effective_address(mon, insn, op), n)
+    return int.from_bytes(raw, "little")
+
+
+def write_operand(mon: Monitor, insn: CsInsn, index: int, value: int, size: int | None = None) -> None:
+    op = insn.operands[index]
+    if op.type == C.X86_OP_REG:
+        write_reg(mon, insn, op.reg, value)
+        return
+    n = size or op.size
+    mon.mem.write(effective_address(mon, insn, op), (value & ((1 << (8 * n)) - 1)).to_bytes(n, "little"))
+
+
+def _stack(mon: Monitor) -> tuple[int, int]:
+    """(SS base, ESP)."""
+    return mon.vcpu.seg(SEG_SS).base, mon.cpu.reg(X.UC_X86_REG_ESP)
+
+
+def push(mon: Monitor, value: int, size: int = 4) -> None:
+    base, esp = _stack(mon)
+    esp = (esp - size) & MASK32
+    mon.mem.write((base + esp) & MASK32, (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
+    mon.cpu.set_reg(X.UC_X86_REG_ESP, esp)
+
+
+def pop(mon: Monitor, size: int = 4) -> int:
+    base, esp = _stack(mon)
+    value = int.from_bytes(mon.mem.read((base + esp) & MASK32, size), "little")
+    mon.cpu.set_reg(X.UC_X86_REG_ESP, (esp + size) & MASK32)
+    return value
+
+
+def opsize(insn: CsInsn) -> int:
+    return 2 if insn.prefix[2] == 0x66 else 4
+
+
+# --- segment operations through runtime.segments --------------------------------------------------
+def _processor(mon: Monitor, next_eip: int) -> segments.Processor:
+    mon.cpu.load()
+    return segments.Processor(
+        cpl=mon.vcpu.v.cpl, segs=[mon.vcpu.seg(i) for i in range(10)],
+        eflags=mon.vcpu.reg(X.UC_X86_REG_EFLAGS), esp=mon.cpu.reg(X.UC_X86_REG_ESP),
+        eip=next_eip, read=mon.mem.read, write=mon.mem.write)
+
+
+def _commit(mon: Monitor, p: segments.Processor, before: list[SegCache], cpl: int,
+            transfer: bool) -> None:
+    """Apply an operation's result to the virtual CPU (the blob is loaded)."""
+    vcpu = mon.vcpu
+    for i in (SEG_ES, SEG_DS, SEG_FS, SEG_GS):
+        if p.segs[i] != before[i]:
+            vcpu.set_seg(i, p.segs[i])
+    if transfer or p.segs[SEG_SS] != before[SEG_SS] or p.cpl != cpl:
+        vcpu.load_code_and_stack(p.segs[SEG_CS], p.segs[SEG_SS], p.cpl)
+    mon.cpu.store()
+    mon.cpu.set_reg(X.UC_X86_REG_ESP, p.esp)
+    vcpu.set_reg(X.UC_X86_REG_EFLAGS, p.eflags)
+
+
+def _transfer(mon: Monitor, co: CalloutSite, op: Callable[[segments.Processor], None]) -> bool:
+    p = _processor(mon, co.next_eip)
+    before, cpl = list(p.segs), p.cpl
+    op(p)
+    _commit(mon, p, before, cpl, transfer=True)
+    mon.vcpu.pending_eip = p.eip
+    mon._enter_guest()
+    return True
+
+
+def _far_pointer(mon: Monitor, insn: CsInsn) -> tuple[int, int]:
+    """(selector, offset) of a far jmp/call: ptr16:32 immediate or m16:32."""
+    ops = insn.operands
+    if len(ops) == 2 and ops[0].type == C.X86_OP_IMM:
+        return ops[0].imm & 0xFFFF, ops[1].imm & MASK32
+    size = opsize(insn)
+    raw = mon.mem.read(effective_address(mon, insn, ops[0]), size + 2)
+    offset = int.from_bytes(raw[:size], "little")
+    return int.from_bytes(raw[size:], "little"), offset
+
+
+def far_jmp(mon: Monitor, co: CalloutSite) -> bool:
+    sel, off = _far_pointer(mon, co.ginsn.insn)  # type: ignore[union-attr]
+    return _transfer(mon, co, lambda p: segments.far_jmp(p, sel, off))
+
+
+def far_call(mon: Monitor, co: CalloutSite) -> bool:
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    sel, off = _far_pointer(mon, insn)
+    return _transfer(mon, co, lambda p: segments.far_call(p, sel, off, opsize(insn) * 8))
+
+
+def far_ret(mon: Monitor, co: CalloutSite) -> bool:
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    n = insn.operands[0].imm if insn.operands else 0
+    return _transfer(mon, co, lambda p: segments.far_ret(p, n, opsize(insn) * 8))
+
+
+def iret(mon: Monitor, co: CalloutSite) -> bool:
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    return _transfer(mon, co, lambda p: segments.iret(p, opsize(insn) * 8))
+
+
+def load_sreg(mon: Monitor, co: CalloutSite) -> bool:
+    """mov sreg, r/m16 and pop sreg."""
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    is_pop = insn.id == C.X86_INS_POP
+    seg = _SEG_INDEX[insn.operands[0].reg]
+    size = opsize(insn)
+    if is_pop:
+        base, esp = _stack(mon)
+        selector = int.from_bytes(mon.mem.read((base + esp) & MASK32, size), "little") & 0xFFFF
+    else:
+        selector = read_operand(mon, insn, 1, 2) & 0xFFFF
+    p = _processor(mon, co.next_eip)
+    before, cpl = list(p.segs), p.cpl
+    segments.load_segment(p, seg, selector)
+    if is_pop:
+        p.esp = (p.esp + size) & MASK32
+    _commit(mon, p, before, cpl, transfer=False)
+    return False
+
+
+def load_far_pointer(mon: Monitor, co: CalloutSite) -> bool:
+    """lds/les/lfs/lgs/lss r, m16:32."""
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    seg = {C.X86_INS_LDS: SEG_DS, C.X86_INS_LES: SEG_ES, C.X86_INS_LFS: SEG_FS,
+           C.X86_INS_LGS: SEG_GS, C.X86_INS_LSS: SEG_SS}[insn.id]
+    size = opsize(insn)
+    raw = mon.mem.read(effective_address(mon, insn, insn.operands[1]), size + 2)
+    offset = int.from_bytes(raw[:size], "little")
+    selector = int.from_bytes(raw[size:], "little")
+    p = _processor(mon, co.next_eip)
+    before, cpl = list(p.segs), p.cpl
+    segments.load_segment(p, seg, selector)
+    _commit(mon, p, before, cpl, transfer=False)
+    write_reg(mon, insn, insn.operands[0].reg, offset)
+    return False
+
+
+def _descriptor_check(kind: str) -> Handler:
+    def handler(mon: Monitor, co: CalloutSite) -> bool:
+        insn = co.ginsn.insn  # type: ignore[union-attr]
+        sel_op = 0 if kind in ("verr", "verw") else 1
+        selector = read_operand(mon, insn, sel_op, 2) & 0xFFFF
+        p = _processor(mon, co.next_eip)
+        result = getattr(segments, kind)(p, selector)
+        ok = result is not None and result is not False
+        eflags = mon.cpu.reg(X.UC_X86_REG_EFLAGS)
+        mon.cpu.set_reg(X.UC_X86_REG_EFLAGS, (eflags | ZF) if ok else (eflags & ~ZF))
+        if ok and kind in ("lar", "lsl"):
+            write_operand(mon, insn, 0, int(result))
+        return False
+    return handler
+
+
+# --- flags -------------------------------------------------------------------------------------------
+_POPF_MASK_CPL0 = CF | PF | AF | ZF | SF | TF | IF | DF | OF | IOPL_MASK | NT | AC | ID
+
+
+def popf(mon: Monitor, co: CalloutSite) -> bool:
+    """popf/popfd as at the guest's CPL (SDM vol 2, POPF; unicorn keeps RF, VM, VIF, VIP)."""
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    size = opsize(insn)
+    value = pop(mon, size)
+    v = mon.vcpu.v
+    old = mon.vcpu.reg(X.UC_X86_REG_EFLAGS)
+    mask = _POPF_MASK_CPL0
+    if v.cpl > 0:
+        mask &= ~IOPL_MASK
+        if v.cpl > v.iopl:
+            mask &= ~IF
+    if size == 2:
+        mask &= 0xFFFF
+    mon.vcpu.set_reg(X.UC_X86_REG_EFLAGS, (old & ~mask) | (value & mask) | 2)
+    return False
+
+
+def pushf(mon: Monitor, co: CalloutSite) -> bool:
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    value = mon.vcpu.reg(X.UC_X86_REG_EFLAGS) & ~0x30000  # the image has VM and RF clear
+    push(mon, value, opsize(insn))
+    return False
+
+
+# --- system registers --------------------------------------------------------------------------------
+def _table_register(index: int) -> Handler:
+    def handler(mon: Monitor, co: CalloutSite) -> bool:
+        insn = co.ginsn.insn  # type: ignore[union-attr]
+        raw = mon.mem.read(effective_address(mon, insn, insn.operands[0]), 6)
+        limit, base = struct.unpack("<HI", raw)
+        if opsize(insn) == 2:
+            base &= 0xFFFFFF
+        mon.cpu.load()
+        if index == SEG_GDT:
+            mon.vcpu.set_seg(SEG_GDT, SegCache(0, base, limit, 0))
+        else:
+            mon.cpu.set_seg(SEG_IDT, SegCache(0, base, limit, 0))
+        mon.cpu.store()
+        if index == SEG_GDT:
+            mon._sync_shadow_tables()
+        mon.write_vcpu_page()
+        return False
+    return handler
+
+
+
+def _store_table_register(index: int) -> Handler:
+    """sgdt/sidt through the callout (when the inline form could not take the operand)."""
+    def handler(mon: Monitor, co: CalloutSite) -> bool:
+        insn = co.ginsn.insn  # type: ignore[union-attr]
+        mon.cpu.load()
+        reg = mon.vcpu.seg(index)
+        mon.mem.write(effective_address(mon, insn, insn.operands[0]),
+                      struct.pack("<HI", reg.limit & 0xFFFF, reg.base & MASK32))
+        return False
+    return handler
+
+
+def _store_selector_register(what: str) -> Handler:
+    """smsw/str/sldt through the callout: r16/r32 or m16."""
+    def handler(mon: Monitor, co: CalloutSite) -> bool:
+        insn = co.ginsn.insn  # type: ignore[union-attr]
+        mon.cpu.load()
+        value = {"smsw": lambda: mon.vcpu.v.cr[0], "str": lambda: mon.cpu.seg(SEG_TR).selector,
+                 "sldt": lambda: mon.vcpu.v.ldtr.selector}[what]()
+        op = insn.operands[0]
+        write_operand(mon, insn, 0, value, 2 if op.type == C.X86_OP_MEM else None)
+        return False
+    return handler
+
+
+def _system_descriptor(mon: Monitor, selector: int) -> tuple[int, Descriptor]:
+    """A GDT descriptor for lldt/ltr (#GP(sel) outside the GDT or TI=1)."""
+    base, limit = mon.vcpu.v.gdtr
+    index = selector & 0xFFF8
+    if selector & 4 or index + 7 > limit:
+        raise Fault(Vector.GP, selector & 0xFFFC)
+    addr = (base + index) & MASK32
+    return addr, Descriptor.from_bytes(mon.mem.read(addr, 8))
+
+
+def lldt(mon: Monitor, co: CalloutSite) -> bool:
+    """LLDT (SDM vol 2): null loads an unusable LDTR; else an LDT descriptor (type 2)."""
+    selector = read_operand(mon, co.ginsn.insn, 0, 2) & 0xFFFF  # type: ignore[union-attr]
+    if selector & 0xFFFC == 0:
+        cache_ = SegCache(selector, 0, 0, 0)
+    else:
+        _, desc = _system_descriptor(mon, selector)
+        if not desc.system or desc.type != 2:
+            raise Fault(Vector.GP, selector & 0xFFFC)
+        if not desc.present:
+            raise Fault(Vector.NP, selector & 0xFFFC)
+        cache_ = SegCache.from_descriptor(selector, desc)
+    mon.cpu.load()
+    mon.vcpu.set_seg(SEG_LDT, cache_)
+    mon.cpu.store()
+    mon._ldt_image = b""
+    mon._sync_shadow_tables()
+    mon.write_vcpu_page()
+    return False
+
+
+def ltr(mon: Monitor, co: CalloutSite) -> bool:
+    """LTR (SDM vol 2): an available TSS (type 1 or 9), marked busy in the guest's GDT."""
+    selector = read_operand(mon, co.ginsn.insn, 0, 2) & 0xFFFF  # type: ignore[union-attr]
+    if selector & 0xFFFC == 0:
+        raise Fault(Vector.GP, 0)
+    addr, desc = _system_descriptor(mon, selector)
+    if not desc.system or desc.type not in (1, 9):
+        raise Fault(Vector.GP, selector & 0xFFFC)
+    if not desc.present:
+        raise Fault(Vector.NP, selector & 0xFFFC)
+    busy = desc.high | (2 << 8)
+    mon.mem.write(addr + 4, struct.pack("<I", busy))
+    mon.cpu.load()
+    mon.cpu.set_seg(SEG_TR, SegCache(selector, desc.base, desc.limit, busy))
+    mon.cpu.store()
+    mon.write_vcpu_page()
+    return False
+
+
+def mov_cr_dr(mon: Monitor, co: CalloutSite) -> bool:
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    dst, src = insn.operands[0], insn.operands[1]
+    names = (insn.reg_name(dst.reg), insn.reg_name(src.reg))
+    v = mon.vcpu.v
+    if names[1].startswith(("cr", "dr")):  # read
+        n = int(names[1][2:])
+        value = (v.cr if names[1].startswith("cr") else v.dr)[n]
+        write_reg(mon, insn, dst.reg, value)
+        return False
+    n = int(names[0][2:])
+    value = read_reg(mon, insn, src.reg)
+    if names[0].startswith("dr"):
+        v.dr[n] = value
+        return False
+    if n == 0:
+        set_cr0(mon, value)
+    elif n in (2, 3, 4):
+        v.cr[n] = value
+    else:
+        raise Fault(Vector.UD)
+    return False
+
+
+def set_cr0(mon: Monitor, value: int) -> None:
+    """mov cr0 as unicorn does it: ET reads as 1; PG without PE is #GP(0)."""
+    if value & CR0_PG and not value & CR0_PE:
+        raise Fault(Vector.GP, 0)
+    if value & CR0_PG:
+        from runtime.machine import _Stop
+        from runtime.report import Outcome
+        raise _Stop(Outcome.UNSUPPORTED, "the guest enabled paging: shadow page tables are not "
+                                         "implemented yet (run with --native)")
+    mon.vcpu.v.cr[0] = (value | CR0_ET) & MASK32
+    mon.write_vcpu_page()
+
+
+def clts(mon: Monitor, co: CalloutSite) -> bool:
+    set_cr0(mon, mon.vcpu.v.cr[0] & ~CR0_TS)
+    return False
+
+
+def lmsw(mon: Monitor, co: CalloutSite) -> bool:
+    """LMSW: loads PE (never clears it), MP, EM, TS."""
+    value = read_operand(mon, co.ginsn.insn, 0, 2) & 0xF  # type: ignore[union-attr]
+    cr0 = mon.vcpu.v.cr[0]
+    set_cr0(mon, (cr0 & ~(CR0_MP | CR0_EM | CR0_TS)) | value | (cr0 & CR0_PE))
+    return False
+
+
+def nop(mon: Monitor, co: CalloutSite) -> bool:
+    """invlpg, wbinvd, invd: nothing to do while guest paging is off."""
+    return False
+
+
+def hlt(mon: Monitor, co: CalloutSite) -> bool:
+    """Idle until the next interrupt: the run loop does it, after this run stops."""
+    mon._halted = True
+    mon.uc.emu_stop()
+    return False
+
+
+# --- I/O ----------------------------------------------------------------------------------------------
+def _port_and_size(mon: Monitor, insn: CsInsn) -> tuple[int, int, int]:
+    """(port, size, index of the data register operand) for in/out."""
+    ops = insn.operands
+    if insn.id == C.X86_INS_IN:
+        data, port_op = ops[0], ops[1]
+        di = 0
+    else:
+        port_op, data = ops[0], ops[1]
+        di = 1
+    port = port_op.imm & 0xFF if port_op.type == C.X86_OP_IMM else mon.cpu.reg(X.UC_X86_REG_EDX) & 0xFFFF
+    return port, data.size, di
+
+
+def _after_io(mon: Monitor) -> None:
+    if mon.pic.pending():
+        mon.uc.emu_stop()
+    else:
+        mon._retarget()
+
+
+def port_in(mon: Monitor, co: CalloutSite) -> bool:
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    port, size, di = _port_and_size(mon, insn)
+    write_reg(mon, insn, insn.operands[di].reg, mon.bus.read(port, size))
+    _after_io(mon)
+    return False
+
+
+def port_out(mon: Monitor, co: CalloutSite) -> bool:
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    port, size, di = _port_and_size(mon, insn)
+    mon.bus.write(port, size, read_reg(mon, insn, insn.operands[di].reg))
+    _after_io(mon)
+    return False
+
+
+def string_io(mon: Monitor, co: CalloutSite) -> bool:
+    """ins/outs, with rep: one element per iteration (SDM vol 2, INS/OUTS)."""
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    size = {C.X86_INS_INSB: 1, C.X86_INS_OUTSB: 1, C.X86_INS_INSW: 2, C.X86_INS_OUTSW: 2}.get(insn.id, 4)
+    is_in = insn.id in (C.X86_INS_INSB, C.X86_INS_INSW, C.X86_INS_INSD)
+    rep = insn.prefix[0] in (0xF2, 0xF3)
+    port = mon.cpu.reg(X.UC_X86_REG_EDX) & 0xFFFF
+    step = -size if mon.cpu.reg(X.UC_X86_REG_EFLAGS) & DF else size
+    count = mon.cpu.reg(X.UC_X86_REG_ECX) if rep else 1
+    index_reg = X.UC_X86_REG_EDI if is_in else X.UC_X86_REG_ESI
+    if is_in:
+        seg = mon.vcpu.seg(SEG_ES).base
+    else:
+        mem_ops = [op for op in insn.operands if op.type == C.X86_OP_MEM]
+        seg_reg = mem_ops[0].mem.segment if mem_ops and mem_ops[0].mem.segment else C.X86_REG_DS
+        seg = mon.vcpu.seg(_SEG_INDEX[seg_reg]).base
+    while count:
+        index = mon.cpu.reg(index_reg)
+        linear = (seg + index) & MASK32
+        if is_in:
+            mon.mem.write(linear, mon.bus.read(port, size).to_bytes(size, "little"))
+        else:
+            mon.bus.write(port, size, int.from_bytes(mon.mem.read(linear, size), "little"))
+        mon.cpu.set_reg(index_reg, (index + step) & MASK32)
+        count -= 1
+        if rep:
+            mon.cpu.set_reg(X.UC_X86_REG_ECX, count)
+    _after_io(mon)
+    return False
+
+
+# --- interrupts ---------------------------------------------------------------------------------------
+def software_interrupt(mon: Monitor, co: CalloutSite) -> bool:
+    """int n, int3, into (only with OF=1), int1: through the guest's IDT."""
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    if insn.id == C.X86_INS_INTO and not mon.cpu.reg(X.UC_X86_REG_EFLAGS) & OF:
+        return False
+    vector = {C.X86_INS_INT3: 3, C.X86_INS_INTO: 4, C.X86_INS_INT1: 1}.get(insn.id)
+    if vector is None:
+        vector = insn.operands[0].imm & 0xFF
+    mon.stats.software_ints[vector] = mon.stats.software_ints.get(vector, 0) + 1
+    event = Event(vector, co.next_eip, None, co.guest_eip, software=insn.id != C.X86_INS_INT1)
+    mon._deliver(event)
+    return True
+
+
+def undefined(mon: Monitor, co: CalloutSite) -> bool:
+    raise Fault(Vector.UD)
+
+
+# --- instructions whose result the monitor takes from the processor itself --------------------------------
+class _Oracle:
+    """A scratch engine at CPL 0 that runs one cpuid/rdtsc/rdmsr/wrmsr for real, so that the
+    guest sees exactly what the bare machine would give it."""
+
+    CODE = 0x1000
+
+    def __init__(self) -> None:
+        self.uc = Uc(UC_ARCH_X86, UC_MODE_32)
+        self.uc.mem_map(0, 0x2000)
+        self.fault: int | None = None
+        self.uc.hook_add(UC_HOOK_INTR, self._intr)
+
+    def _intr(self, uc: Uc, vector: int, _data: object) -> None:
+        self.fault = vector
+        uc.emu_stop()
+
+    def run(self, code: bytes, regs: dict[int, int]) -> dict[int, int]:
+        self.uc.mem_write(self.CODE, code + b"\xf4")
+        for reg, value in regs.items():
+            self.uc.reg_write(reg, value)
+        self.fault = None
+        self.uc.emu_start(self.CODE, self.CODE + len(code) + 1)
+        if self.fault is not None:
+            raise Fault(self.fault, 0 if self.fault == Vector.GP else None)
+        return {r: self.uc.reg_read(r) for r in _ORACLE_OUT}
+
+
+_ORACLE_OUT = (X.UC_X86_REG_EAX, X.UC_X86_REG_EBX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX)
+
+
+@cache
+def _oracle() -> _Oracle:
+    return _Oracle()
+
+
+def by_oracle(mon: Monitor, co: CalloutSite) -> bool:
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    regs = {r: mon.cpu.reg(r) for r in _ORACLE_OUT}
+    out = _oracle().run(bytes(insn.bytes), regs)
+    for r, value in out.items():
+        mon.cpu.set_reg(r, value)
+    return False
+
+
+# --- ring-3 transfers through guest gates --------------------------------------------------------------
+def user_gate_transfer(mon: Monitor, eip: int, error_code: int) -> bool:
+    """A ring-3 far call/jmp faulted #NP on a shadow descriptor that is present in the guest's
+    table (a gate or a TSS, kept not present in the shadow): emulate the transfer; True if done."""
+    selector = error_code & 0xFFFC
+    try:
+        table = mon.vcpu.v.ldtr if selector & 4 else SegCache(0, *mon.vcpu.v.gdtr, 0)
+        if (selector & 0xFFF8) + 7 > table.limit:
+            return False
+        desc = Descriptor.from_bytes(mon.mem.read(table.base + (selector & 0xFFF8), 8))
+        if not desc.present or not desc.system:
+            return False
+        code = mon._read_code(eip, 15)
+    except Exception:  # noqa: BLE001 - unreadable: let the #NP go to the guest
+        return False
+    from capstone import CS_ARCH_X86, CS_MODE_32, Cs
+
+    cs = Cs(CS_ARCH_X86, CS_MODE_32)
+    cs.detail = True
+    insn = next(cs.disasm(code, eip, 1), None)
+    if insn is None or insn.id not in (C.X86_INS_LCALL, C.X86_INS_LJMP, C.X86_INS_CALL,
+                                       C.X86_INS_JMP):
+        return False
+    from bt.classify import classify
+    from bt.scan import GuestInsn
+
+    g = GuestInsn(eip, insn, classify(insn))
+    if g.rule.name not in ("far call", "far jmp"):
+        return False
+    co = CalloutSite(g.rule.name, g, eip, g.next_eip, -1, -1)
+    mon.mstats.gate_emulations += 1
+    mon.cpu.clear_exception_in_flight()
+    mon.cpu.store()
+    try:
+        HANDLERS[g.rule.name](mon, co)
+    except Fault as fault:
+        mon._deliver(Event(fault.vector, eip, fault.error_code, eip))
+    return True
+
+
+HANDLERS: dict[str, Handler] = {
+    "far jmp": far_jmp, "far call": far_call, "far ret": far_ret, "iret": iret,
+    "mov to sreg": load_sreg, "pop sreg": load_sreg,
+    "lds": load_far_pointer, "les": load_far_pointer, "lfs": load_far_pointer,
+    "lgs": load_far_pointer, "lss": load_far_pointer,
+    "lar": _descriptor_check("lar"), "lsl": _descriptor_check("lsl"),
+    "verr": _descriptor_check("verr"), "verw": _descriptor_check("verw"),
+    "popf": popf, "pushf": pushf,
+    "lgdt": _table_register(SEG_GDT), "lidt": _table_register(SEG_IDT),
+    "sgdt": _store_table_register(SEG_GDT), "sidt": _store_table_register(SEG_IDT),
+    "smsw": _store_selector_register("smsw"), "str": _store_selector_register("str"),
+    "sldt": _store_selector_register("sldt"),
+    "lldt": lldt, "ltr": ltr, "mov crN": mov_cr_dr, "mov drN": mov_cr_dr,
+    "clts": clts, "lmsw": lmsw, "invlpg": nop, "wbinvd": nop, "invd": nop, "hlt": hlt,
+    "in": port_in, "out": port_out, "ins": string_io, "outs": string_io,
+    "int n": software_interrupt, "int3": software_interrupt, "into": software_interrupt,
+    "int1": software_interrupt, "undefined": undefined,
+    "cpuid": by_oracle, "rdtsc": by_oracle, "rdmsr": by_oracle, "wrmsr": by_oracle,
+}
+_ = (IOPL_SHIFT,)

@@ -1,0 +1,528 @@
+"""The monitor: guest kernel code translated at ring 1, guest user code direct at ring 3.
+
+A :class:`Monitor` is the bare :class:`runtime.machine.Machine` (same
+devices, clock, run loop, instruction counting and limits) with the guest
+moved out of ring 0:
+
+* guest kernel code never runs as it is: :mod:`bt` translates it into the
+  translation cache, which runs at CPL 1 (ring compression); chained
+  blocks and the inline lookup keep unicorn running many blocks per
+  ``emu_start``; sensitive and privileged instructions reach Python only
+  as *callouts* (:mod:`runtime.callouts`);
+* guest user code runs direct at CPL 3 at its own addresses;
+* every exception and interrupt is taken by the monitor and reflected
+  through the guest's virtual IDT by the bare machine's own delivery code,
+  working on the :class:`runtime.vcpu.VirtualCpu` view (guest EIP, guest
+  CS and CPL, guest IOPL), then the guest resumes translated or direct;
+* the monitor's memory is a reserved range of the linear address space
+  (:mod:`runtime.monitor_space`), with pages of translated guest code
+  write-protected so that a guest write invalidates their blocks.
+
+Everything the Python side does runs inside unicorn hooks (callouts,
+faults, I/O) or between ``emu_start`` calls (interrupt injection, hlt),
+exactly as in the bare machine.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from dataclasses import dataclass, field
+
+from unicorn import UC_ERR_INSN_INVALID, UcError
+from unicorn import x86_const as X
+from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
+
+from bt.cache import Block, TranslationCache
+from bt.rewrite import FIX_ENTRY, CalloutSite, Layout, MapEntry, Rewriter
+from bt.scan import Scanner
+from runtime import callouts
+from runtime.cpustate import SEG_CS, SEG_GDT, SEG_IDT, SEG_LDT, SEG_SS, SEG_TR, SegCache
+from runtime.delivery import Event, Fault, InterruptDelivery
+from runtime.machine import BOOT_GDT, Machine, MachineConfig, _Stop
+from runtime.monitor_space import (
+    CODE_PAGE,
+    LOOKUP_TABLE,
+    MON_LINEAR,
+    MON_SIZE,
+    SHADOW_GDT,
+    SHADOW_LDT,
+    TC_END,
+    TC_START,
+    VCPU_PAGE,
+    build_page_tables,
+    place,
+    protect_page,
+    shadow_table,
+)
+from runtime.paging import GuestMemory, PageFault, PhysicalAccessError
+from runtime.report import Outcome, RunResult
+from runtime.vcpu import VirtualCpu
+from runtime.x86 import (
+    CR0_EM,
+    CR0_ET,
+    CR0_MP,
+    CR0_NE,
+    CR0_PE,
+    CR0_PG,
+    CR0_TS,
+    CR0_WP,
+    ERROR_CODE_VECTORS,
+    PF_W,
+    Vector,
+    vector_name,
+)
+
+#: the software interrupt translated code uses for callouts and exits
+CALLOUT_VECTOR = 0xF1
+CR4_OSFXSR = 1 << 9
+MASK32 = 0xFFFFFFFF
+
+
+@dataclass
+class MonitorStats:
+    """The monitor's counters (``bt run --stats``)."""
+
+    callouts: Counter[str] = field(default_factory=Counter)
+    exits_to_monitor: int = 0
+    lookup_misses: int = 0
+    traps_in_translated_code: Counter[str] = field(default_factory=Counter)
+    traps_in_user_code: Counter[str] = field(default_factory=Counter)
+    hidden_faults: int = 0
+    code_page_writes: int = 0
+    traced_pages: int = 0
+    one_off_blocks: int = 0
+    kernel_entries: int = 0
+    user_entries: int = 0
+    iopl_mode_flushes: int = 0
+    gate_emulations: int = 0
+    user_blocks_translated: int = 0  # the design makes this 0: user code runs direct
+
+    def as_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {}
+        for k, v in self.__dict__.items():
+            d[k] = dict(sorted(v.items())) if isinstance(v, Counter) else v
+        return d
+
+
+class _CodeMemory:
+    """The translation cache's access to monitor memory (linear addresses)."""
+
+    def __init__(self, mon: Monitor) -> None:
+        self.mon = mon
+
+    def write(self, linear: int, data: bytes) -> None:
+        self.mon.uc.mem_write(self.mon.space.to_phys(linear), data)
+
+    def drop_cached(self, linear: int, size: int) -> None:
+        if self.mon.booted:
+            self.mon.uc.ctl_remove_cache(linear, linear + size)
+
+
+class Monitor(Machine):
+    """The PC with a VMware-style binary-translating monitor between it and the guest."""
+
+    def __init__(self, config: MachineConfig) -> None:
+        super().__init__(config)
+        self.booted = False
+        self.space = place(self.ram_size)
+        self.uc.mem_map(self.space.phys, MON_SIZE)
+        build_page_tables(self.space, self.uc.mem_write)
+        lin = self.space.linear
+        self.vcpu = VirtualCpu(self.cpu, lin(SHADOW_GDT), lin(SHADOW_LDT))
+        self.mem = GuestMemory(self._read_phys, self._write_guest, self.ram_size,
+                               self.vcpu.paging_regs)
+        self.delivery = InterruptDelivery(self.uc, self.vcpu, self.mem)
+        self.miss = lin(CODE_PAGE)
+        self.uc.mem_write(self.space.to_phys(self.miss), bytes([0xCD, CALLOUT_VECTOR]))
+        fields = {name: self.space.vcpu_field(name) for name in ("smsw", "str", "sldt", "sgdt", "sidt")}
+        self.rewriter = Rewriter(Layout(lin(LOOKUP_TABLE), self.miss, fields, CALLOUT_VECTOR))
+        self.scanner = Scanner(self._read_linear)
+        self.tc = TranslationCache(_CodeMemory(self), lin(TC_START), lin(TC_END), self.scanner,
+                                   self.rewriter, lin(LOOKUP_TABLE), self.miss)
+        self.tc.clear_lookup(0)
+        self.counter.provider = self._tc_offsets
+        self.counter.state.weighted = 1
+        self.traced: set[int] = set()
+        self.mstats = MonitorStats()
+        self._halted = False
+        self._gdt_image = b""
+        self._ldt_image = b""
+        self.last_block: Block | None = None
+
+    # --- guest memory, as the guest sees it ---------------------------------------------------
+    def _read_linear(self, linear: int, n: int) -> bytes:
+        return self.mem.read(linear, n)
+
+    def _write_guest(self, paddr: int, data: bytes) -> None:
+        """Every write the monitor makes into guest RAM: translated code there is dropped."""
+        self.uc.mem_write(paddr, data)
+        first, last = paddr & ~0xFFF, (paddr + len(data) - 1) & ~0xFFF
+        for page in range(first, last + 1, 0x1000):
+            if page in self.traced:
+                self._code_written(page)
+
+    def _read_code(self, eip: int, size: int) -> bytes:
+        return self.mem.read((self.vcpu.v.cs.base + eip) & MASK32, size)
+
+    # --- tracing guest code pages ----------------------------------------------------------------
+    def _trace(self, page: int) -> None:
+        if page in self.traced or page >= self.ram_size:
+            return
+        protect_page(self.space, page, False, self.uc.mem_write)
+        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)  # a downgrade: drop the stale entry
+        self.traced.add(page)
+        self.mstats.traced_pages += 1
+
+    def _code_written(self, page: int) -> None:
+        """The guest wrote a page holding translated code: drop its blocks, let writes through."""
+        self.tc.invalidate_page(page)
+        protect_page(self.space, page, True, self.uc.mem_write)
+        self.traced.discard(page)
+        self.mstats.code_page_writes += 1
+
+    # --- blocks ------------------------------------------------------------------------------------
+    def _block(self, eip: int) -> Block:
+        """The translation of guest ``eip`` in the current code segment (translating it now)."""
+        base = self.vcpu.v.cs.base
+        block = self.tc.lookup(base, eip)
+        if block is None:
+            block = self.tc.translate(base, eip)
+            for page in block.pages:
+                self._trace(page)
+        self.last_block = block
+        return block
+
+    def _tc_offsets(self, address: int, size: int) -> tuple[int, ...] | None:
+        """For the instruction clock: retiring instructions of translated code at ``address``."""
+        if address < MON_LINEAR:
+            return None
+        block = self.tc.block_at(address)
+        return block.retiring_offsets(address, size) if block is not None else ()
+
+    # --- entering the guest ----------------------------------------------------------------------
+    def _check_iopl_mode(self) -> None:
+        """Translations assume virtual IOPL 0 or not (pushfd/popfd sequences): keep them true."""
+        viopl0 = self.vcpu.v.iopl == 0
+        if viopl0 != self.rewriter.viopl0:
+            self.rewriter.viopl0 = viopl0
+            self.tc.flush()
+            self.counter.forget_code()
+            self.mstats.iopl_mode_flushes += 1
+
+    def _enter_kernel(self, eip: int) -> None:
+        """Continue translated at guest ``eip`` (CPL, CS and the rest already set)."""
+        self._check_iopl_mode()
+        if self.vcpu.v.cs.base != self.tc.table_cs_base:
+            self.tc.clear_lookup(self.vcpu.v.cs.base)
+        try:
+            block = self._block(eip)
+        except PageFault as pf:
+            self.vcpu.set_cr2(pf.cr2)
+            self._deliver(Event(Vector.PF, eip, pf.error_code, eip))
+            return
+        except PhysicalAccessError:
+            raise _Stop(Outcome.GUEST_ERROR, f"fetch from memory outside guest RAM at "
+                                             f"guest EIP {eip:#010x}") from None
+        self.cpu.set_reg(X.UC_X86_REG_EIP, block.body)
+
+    def _enter_guest(self) -> None:
+        """After a delivery or an emulated transfer: run the guest where the virtual CPU says."""
+        eip = self.vcpu.pending_eip
+        assert eip is not None, "no guest EIP to enter"
+        self.vcpu.pending_eip = None
+        self._sync_real_cr0()
+        if self.vcpu.translated:
+            self.mstats.kernel_entries += 1
+            self._enter_kernel(eip)
+        else:
+            self.mstats.user_entries += 1
+            self._sync_shadow_tables()
+            self.cpu.set_reg(X.UC_X86_REG_EIP, eip)
+
+    def _deliver(self, event: Event) -> None:
+        super()._deliver(event)
+        self._enter_guest()
+
+    def _sync_real_cr0(self) -> None:
+        """Real CR0: PG and WP for the monitor's tables; the guest's low bits (smsw at ring 3
+        reads them) except TS/EM while translated code runs (it uses xmm6/xmm7)."""
+        low = self.vcpu.v.cr[0] & 0xFFFF
+        if self.vcpu.translated:
+            low &= ~(CR0_TS | CR0_EM)
+        want = CR0_PG | CR0_WP | CR0_PE | CR0_ET | low
+        if self.uc.reg_read(X.UC_X86_REG_CR0) != want:
+            self.uc.reg_write(X.UC_X86_REG_CR0, want)
+
+    def _sync_shadow_tables(self) -> None:
+        """Keep the shadow GDT/LDT equal to the guest's (user code loads through them)."""
+        base, limit = self.vcpu.v.gdtr
+        self._gdt_image = self._shadow(base, limit, SHADOW_GDT, self._gdt_image)
+        ldt = self.vcpu.v.ldtr
+        if ldt.selector & 0xFFFC:
+            self._ldt_image = self._shadow(ldt.base, ldt.limit, SHADOW_LDT, self._ldt_image)
+
+    def _shadow(self, base: int, limit: int, where: int, old: bytes) -> bytes:
+        size = min(limit + 1, 0x10000) & ~7
+        try:
+            raw = self.mem.read(base, size) if size else b""
+        except (PageFault, PhysicalAccessError):
+            raw = b"\0" * size
+        if raw != old:
+            self.uc.mem_write(self.space.phys + where, shadow_table(raw))
+        return raw
+
+    def write_vcpu_page(self) -> None:
+        """The values translated code loads for smsw/str/sldt/sgdt/sidt (no Python on the path)."""
+        v = self.vcpu.v
+        self.cpu.load()
+        tr = self.cpu.seg(SEG_TR).selector
+        idt = self.cpu.seg(SEG_IDT)
+        page = struct.pack("<IIIIHIxxHI", v.cr[0], tr, v.ldtr.selector, 0,
+                           v.gdtr[1], v.gdtr[0], idt.limit, idt.base)
+        self.uc.mem_write(self.space.phys + VCPU_PAGE, page)
+
+    # --- boot ------------------------------------------------------------------------------------
+    def boot(self, state: object) -> None:
+        """The multiboot state of the bare machine, then the guest moved to ring 1."""
+        super().boot(state)  # type: ignore[arg-type]
+        cpu = self.cpu
+        cpu.load()
+        v = self.vcpu.v
+        v.cr = [cpu.cr(0), 0, 0, 0, 0]
+        v.cs = cpu.seg(SEG_CS)
+        v.cpl = 0
+        ss = cpu.seg(SEG_SS)
+        self.vcpu.set_seg(SEG_GDT, SegCache(0, BOOT_GDT, cpu.seg(SEG_GDT).limit, 0))
+        self.vcpu.set_seg(SEG_LDT, SegCache(0, 0, 0, 0))
+        self.vcpu.load_code_and_stack(v.cs, ss, 0)
+        cpu.store()
+        self._sync_shadow_tables()
+        self.uc.reg_write(X.UC_X86_REG_CR3, self.space.cr3)
+        self.uc.reg_write(X.UC_X86_REG_CR4, CR4_OSFXSR)
+        self._sync_real_cr0()
+        self.vcpu.set_reg(X.UC_X86_REG_EFLAGS, cpu.reg(X.UC_X86_REG_EFLAGS))
+        self.write_vcpu_page()
+        self.booted = True
+        self._enter_kernel(cpu.reg(X.UC_X86_REG_EIP))
+
+    # --- where the guest is -----------------------------------------------------------------------
+    def _xmm(self, regid: int) -> int:
+        return self.uc.reg_read(regid) & MASK32
+
+    def _recover(self, entry: MapEntry | None, linear: int) -> int:
+        """Apply the fixup of the translated instruction at ``linear``; the guest EIP there."""
+        if linear == self.miss or (entry is not None and entry.fixup == FIX_ENTRY):
+            self.cpu.set_reg(X.UC_X86_REG_ECX, self._xmm(X.UC_X86_REG_XMM7))
+            return self._xmm(X.UC_X86_REG_XMM6)
+        assert entry is not None
+        if 0 <= entry.fixup < 8:
+            self.cpu.set_reg(_GPR[entry.fixup], self._xmm(X.UC_X86_REG_XMM7))
+        return entry.guest_eip
+
+    def guest_eip_now(self) -> int:
+        """The guest EIP of the stopped processor, with the guest's registers made whole."""
+        eip = self.cpu.reg(X.UC_X86_REG_EIP)
+        if not self.vcpu.translated or eip < MON_LINEAR:
+            return eip
+        block = self.tc.block_at(eip)
+        entry = block.entry_at(eip) if block is not None else None
+        if block is None and eip != self.miss:
+            raise _Stop(Outcome.INTERNAL_ERROR, f"stopped at {eip:#010x}, outside any block")
+        return self._recover(entry, eip)
+
+    # --- the machine's hooks, monitored -------------------------------------------------------------
+    def _inject(self) -> None:
+        vector = self.pic.acknowledge()
+        self.stats.interrupts[vector] = self.stats.interrupts.get(vector, 0) + 1
+        eip = self.guest_eip_now()
+        self._deliver(Event(vector, eip, None, eip, external=True))
+
+    def _halted_at(self, eip: int) -> bool:
+        halted, self._halted = self._halted, False
+        return halted
+
+    def _take_exception(self, vector: int) -> None:
+        eip = self.cpu.reg(X.UC_X86_REG_EIP)
+        if vector == CALLOUT_VECTOR and eip >= MON_LINEAR:
+            self.counter.after_run(eip, faulted=True, software_int=True)
+            self._callout(eip)
+            return
+        self.cpu.load()
+        if self.cpu.cpl == 3:
+            self._user_exception(vector, eip)
+        else:
+            self._translated_exception(vector, eip)
+
+    def _callout(self, eip: int) -> None:
+        site = self.tc.callouts.get(eip)
+        if site is not None:
+            block, co = site
+            self.mstats.callouts[co.handler] += 1
+            self._run_handler(block, co)
+            return
+        ex = self.tc.exits.get(eip)
+        if ex is not None:
+            self.mstats.exits_to_monitor += 1
+            self.tc.stats.exits_taken += 1
+            if not ex.block.valid or ex.block.cs_base != self.vcpu.v.cs.base:
+                self._enter_kernel(ex.guest_target)
+                return
+            self._enter_kernel(ex.guest_target)
+            target = self.last_block
+            if target is not None and target.guest_eip == ex.guest_target:
+                self.tc.chain(ex, target)
+            return
+        if eip == self.miss + 2:
+            self.mstats.lookup_misses += 1
+            self.tc.stats.indirect_misses += 1
+            target = self._xmm(X.UC_X86_REG_XMM6)
+            self.cpu.set_reg(X.UC_X86_REG_ECX, self._xmm(X.UC_X86_REG_XMM7))
+            self._enter_kernel(target)
+            block = self.last_block
+            if block is not None and block.guest_eip == target and block.valid:
+                self.tc.install_lookup(block)
+            return
+        raise _Stop(Outcome.INTERNAL_ERROR, f"callout from {eip - 2:#010x} matches no site")
+
+    def _run_handler(self, block: Block, co: CalloutSite) -> None:
+        handler = callouts.HANDLERS.get(co.handler)
+        if handler is None:
+            raise _Stop(Outcome.UNSUPPORTED, f"no emulation for {co.handler!r} at guest EIP "
+                                             f"{co.guest_eip:#010x}")
+        try:
+            redirected = handler(self, co)
+        except Fault as fault:
+            self._fault_at(co.guest_eip, fault.vector, fault.error_code)
+            return
+        except PageFault as pf:
+            self.vcpu.set_cr2(pf.cr2)
+            self._fault_at(co.guest_eip, Vector.PF, pf.error_code)
+            return
+        except PhysicalAccessError as exc:
+            raise _Stop(Outcome.GUEST_ERROR, f"{co.handler} at guest EIP {co.guest_eip:#010x}: "
+                                             f"{exc}") from None
+        if redirected:
+            return
+        self._check_iopl_mode()
+        if block.valid:
+            self.cpu.set_reg(X.UC_X86_REG_EIP, block.addr + co.resume)
+        else:
+            self._enter_kernel(co.next_eip)
+
+    def _fault_at(self, guest_eip: int, vector: int, error_code: int | None) -> None:
+        """Reflect an exception raised by the instruction at ``guest_eip`` (a callout's)."""
+        # the instruction did not retire: take back what the clock charged for it
+        self.counter.insns -= 1
+        name = vector_name(vector)
+        self.stats.exceptions[name] = self.stats.exceptions.get(name, 0) + 1
+        err = error_code if vector in ERROR_CODE_VECTORS else None
+        if vector in ERROR_CODE_VECTORS and err is None:
+            err = 0
+        self._deliver(Event(vector, guest_eip, err, guest_eip))
+
+    def _translated_exception(self, vector: int, eip: int) -> None:
+        """A fault in translated code (the blob is loaded)."""
+        cpu = self.cpu
+        block = self.tc.block_at(eip)
+        if block is None:
+            raise _Stop(Outcome.INTERNAL_ERROR, f"{vector_name(vector)} at {eip:#010x} in the "
+                                                f"monitor, outside any translation block")
+        err = cpu.error_code if vector in ERROR_CODE_VECTORS else None
+        name = vector_name(vector)
+        if vector == Vector.PF:
+            cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
+            if self._hidden_fault(cr2, err or 0):
+                if not block.valid:  # it wrote its own block: re-run it from fresh code
+                    guest_eip = self._recover(block.entry_at(eip), eip)
+                    one_off = self.tc.translate(self.vcpu.v.cs.base, guest_eip, cap=1,
+                                                register=False)
+                    self.mstats.one_off_blocks += 1
+                    self.counter.after_run(block.first_of_insn(eip), faulted=True)
+                    cpu.set_reg(X.UC_X86_REG_EIP, one_off.body)
+                else:
+                    self.counter.after_run(block.first_of_insn(eip), faulted=True)
+                return
+            self._outside_ram(cr2, err or 0)
+            self.vcpu.set_cr2(cr2)
+        self.mstats.traps_in_translated_code[name] += 1
+        self.stats.exceptions[name] = self.stats.exceptions.get(name, 0) + 1
+        self.counter.after_run(block.first_of_insn(eip), faulted=True)
+        guest_eip = self._recover(block.entry_at(eip), eip)
+        self._deliver(Event(vector, guest_eip, err, guest_eip))
+
+    def _hidden_fault(self, cr2: int, err: int) -> bool:
+        """A write to a traced code page: invalidate, let the write through, re-run it."""
+        page = cr2 & ~0xFFF
+        if not err & PF_W or page not in self.traced:
+            return False
+        self._code_written(page)
+        self.mstats.hidden_faults += 1
+        self.cpu.load()
+        self.cpu.clear_exception_in_flight()
+        self.cpu.store()
+        return True
+
+    def _outside_ram(self, cr2: int, err: int) -> None:
+        """With guest paging off, any other #PF is an access the bare PC has no memory for."""
+        if self.vcpu.v.cr[0] & CR0_PG:
+            return
+        what = "write to" if err & PF_W else "access to"
+        where = "monitor memory" if cr2 >= MON_LINEAR else "memory outside guest RAM"
+        raise _Stop(Outcome.GUEST_ERROR, f"{what} {where} at {cr2:#010x}")
+
+    def _user_exception(self, vector: int, eip: int) -> None:
+        """An exception or int n in guest user code (real = virtual state; the blob is loaded)."""
+        cpu = self.cpu
+        err = cpu.error_code if vector in ERROR_CODE_VECTORS else None
+        if vector == Vector.PF and not cpu.exception_is_int:
+            cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
+            if self._hidden_fault(cr2, err or 0):
+                self.counter.after_run(eip, faulted=True)
+                return
+            self._outside_ram(cr2, err or 0)
+        if (vector == Vector.NP and not cpu.exception_is_int and err is not None
+                and callouts.user_gate_transfer(self, eip, err)):
+            return
+        self.mstats.traps_in_user_code[vector_name(vector)] += 1
+        super()._take_exception(vector)
+
+    def _after_error(self, err: UcError) -> None:
+        eip = self.cpu.reg(X.UC_X86_REG_EIP)
+        if err.errno == UC_ERR_INSN_INVALID and self.vcpu.translated and eip >= MON_LINEAR:
+            block = self.tc.block_at(eip)
+            if block is not None:
+                self.counter.after_run(block.first_of_insn(eip), faulted=True)
+                guest_eip = self._recover(block.entry_at(eip), eip)
+                self.stats.exceptions["#UD"] = self.stats.exceptions.get("#UD", 0) + 1
+                self._deliver(Event(Vector.UD, guest_eip, None, guest_eip))
+                return
+        super()._after_error(err)
+
+    # --- results ---------------------------------------------------------------------------------------
+    def guest_registers(self) -> dict[str, int]:
+        eip = self.guest_eip_now() if self.booted else self.cpu.reg(X.UC_X86_REG_EIP)
+        regs = super().guest_registers()
+        v = self.vcpu.v
+        regs["eip"] = eip
+        regs["cs"] = v.cs.selector
+        regs["eflags"] = self.vcpu.reg(X.UC_X86_REG_EFLAGS)
+        for n in (0, 2, 3, 4):
+            regs[f"cr{n}"] = v.cr[n]
+        regs["cpl"] = v.cpl
+        return regs
+
+    def _result(self, outcome: Outcome, message: str, elapsed: float) -> RunResult:
+        result = super()._result(outcome, message, elapsed)
+        result.stats["translator"] = self.tc.stats.as_dict()
+        result.stats["monitor"] = self.mstats.as_dict()
+        block = self.last_block
+        if block is not None:
+            result.last_block = (block.guest_eip, block.guest_end - block.guest_eip)
+        return result
+
+
+_GPR = (X.UC_X86_REG_EAX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX, X.UC_X86_REG_EBX,
+        X.UC_X86_REG_ESP, X.UC_X86_REG_EBP, X.UC_X86_REG_ESI, X.UC_X86_REG_EDI)
+GPR_BY_NUMBER = _GPR
+_ = (CR0_MP, CR0_NE)

@@ -1,0 +1,134 @@
+"""The monitor's address space: its reserved range, its page tables, its shadow descriptors.
+
+The monitor lives in the top 4 MiB of the linear address space, as
+VMware's did (0xFFC00000-0xFFFFFFFF), backed by 4 MiB of unicorn memory
+placed above guest RAM. Every address space the guest runs in maps it
+supervisor-only, so guest user code (CPL 3) cannot reach it at all, and
+read-only (CR0.WP is always 1 in the real CR0), so translated guest kernel
+code (CPL 1) can read its virtual-CPU page and lookup table but write
+nothing there. The monitor itself writes through physical addresses.
+
+Until guests with paging are supported (the shadow-paging issue), guest
+linear addresses map one to one onto guest RAM through the page tables
+built here, every page user-writable except the pages that hold guest code
+the translator has translated: those are write-protected (traced) so that
+a guest write there faults and invalidates the translations.
+
+The real GDT and LDT are *shadows* of the guest's: the same selectors,
+guest DPL 0 become DPL 1 (ring compression: translated kernel code runs at
+CPL 1), gates and TSS descriptors marked not present so that the processor
+never transfers control through them on its own (a ring-3 ``lcall``
+through a guest call gate faults into the monitor, which emulates it).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from runtime.x86 import PTE_A, PTE_D, PTE_P, PTE_U, PTE_W
+
+MIB = 1 << 20
+MON_LINEAR = 0xFFC00000
+MON_SIZE = 4 * MIB
+
+# offsets inside the monitor range
+PAGE_DIRECTORY = 0x000000
+MONITOR_PT = 0x001000
+VCPU_PAGE = 0x002000
+CODE_PAGE = 0x003000
+SHADOW_GDT = 0x010000
+SHADOW_LDT = 0x020000
+LOOKUP_TABLE = 0x040000
+GUEST_PTS = 0x080000  # one page table per 4 MiB of guest RAM
+TC_START = 0x180000
+TC_END = MON_SIZE
+MAX_GUEST_RAM = (TC_START - GUEST_PTS) // 4096 * 4 * MIB  # 1 GiB
+
+#: fields of the virtual-CPU page that translated code loads (offsets)
+VCPU_FIELDS = {"smsw": 0x00, "str": 0x04, "sldt": 0x08, "sgdt": 0x10, "sidt": 0x18}
+
+_SUPERVISOR_RO = PTE_P | PTE_A | PTE_D
+_USER_RW = PTE_P | PTE_W | PTE_U | PTE_A | PTE_D
+
+
+@dataclass(frozen=True)
+class MonitorSpace:
+    """Where the monitor range sits: ``phys`` is its unicorn physical address."""
+
+    phys: int
+    ram_size: int
+
+    def linear(self, offset: int) -> int:
+        return MON_LINEAR + offset
+
+    def to_phys(self, linear: int) -> int:
+        return self.phys + (linear - MON_LINEAR)
+
+    @property
+    def cr3(self) -> int:
+        return self.phys + PAGE_DIRECTORY
+
+    def vcpu_field(self, name: str) -> int:
+        return MON_LINEAR + VCPU_PAGE + VCPU_FIELDS[name]
+
+    def guest_pte_phys(self, page: int) -> int:
+        """Physical address of the identity PTE that maps guest page ``page`` (linear)."""
+        return self.phys + GUEST_PTS + (page >> 12) * 4
+
+
+def place(ram_size: int) -> MonitorSpace:
+    """Put the monitor's 4 MiB right above guest RAM (4 MiB aligned)."""
+    if ram_size > MAX_GUEST_RAM:
+        raise ValueError(f"the monitor supports at most {MAX_GUEST_RAM >> 20} MiB of guest RAM")
+    phys = (ram_size + MON_SIZE - 1) & ~(MON_SIZE - 1)
+    return MonitorSpace(phys, ram_size)
+
+
+def build_page_tables(space: MonitorSpace, write: Callable[[int, bytes], None]) -> None:
+    """The identity map of guest RAM (user, writable) and the monitor range (supervisor, RO)."""
+    ram_pages = space.ram_size >> 12
+    tables = (ram_pages + 1023) // 1024
+    pd = bytearray(4096)
+    for i in range(tables):
+        struct.pack_into("<I", pd, 4 * i, (space.phys + GUEST_PTS + 4096 * i) | _USER_RW)
+    struct.pack_into("<I", pd, 4 * 1023, (space.phys + MONITOR_PT) | PTE_P | PTE_W | PTE_A)
+    write(space.phys + PAGE_DIRECTORY, bytes(pd))
+    ptes = bytearray(4 * tables * 1024)
+    for page in range(ram_pages):
+        struct.pack_into("<I", ptes, 4 * page, (page << 12) | _USER_RW)
+    write(space.phys + GUEST_PTS, bytes(ptes))
+    mon = bytearray(4096)
+    for i in range(1024):
+        struct.pack_into("<I", mon, 4 * i, (space.phys + 4096 * i) | _SUPERVISOR_RO)
+    write(space.phys + MONITOR_PT, bytes(mon))
+
+
+def protect_page(space: MonitorSpace, page: int, writable: bool,
+                 write: Callable[[int, bytes], None]) -> None:
+    """Make guest page ``page`` writable or read-only in the identity map (caller flushes)."""
+    flags = _USER_RW if writable else _USER_RW & ~PTE_W
+    write(space.guest_pte_phys(page), struct.pack("<I", (page & ~0xFFF) | flags))
+
+
+# --- shadow descriptors ------------------------------------------------------------------
+def shadow_descriptor(raw: bytes) -> bytes:
+    """The real descriptor for a guest descriptor (8 bytes), per the module docstring.
+
+    Code and data segments: DPL 0 -> 1, accessed bit preset (the processor would
+    otherwise write it back into the read-only shadow). System descriptors (gates,
+    TSS, LDT): not present.
+    """
+    lo, hi = struct.unpack("<II", raw)
+    access = (hi >> 8) & 0xFF
+    if not access & 0x10:  # system descriptor
+        return struct.pack("<II", lo, hi & ~(1 << 15))
+    dpl = (access >> 5) & 3
+    if dpl == 0:
+        hi = (hi & ~(3 << 13)) | (1 << 13)
+    return struct.pack("<II", lo, hi | (1 << 8))
+
+
+def shadow_table(raw: bytes) -> bytes:
+    return b"".join(shadow_descriptor(raw[i:i + 8]) for i in range(0, len(raw) - 7, 8))

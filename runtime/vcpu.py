@@ -1,0 +1,162 @@
+"""The virtual CPU: the processor state the guest believes it has.
+
+Ring compression makes the real processor differ from the guest's belief in
+a few places only, and the monitor keeps exactly those here:
+
+* the CPL: guest kernel code (CPL 0) runs translated at real CPL 1; guest
+  user code runs direct at CPL 3, real = virtual;
+* CS: the real selector is the guest's, but while translated code runs the
+  real CS cache is flat (base 0, DPL 1) because the code runs from the
+  translation cache; the guest's CS cache (its base) lives here;
+* EFLAGS.IOPL: real IOPL 1 while translated code runs with virtual IOPL 0
+  (cli/sti/popfd then run at CPL 1 and move the real IF, which *is* the
+  virtual IF); real = virtual in user code;
+* GDTR and LDTR: the real ones point at the shadow tables;
+* CR0 (the real one has PG and WP for the monitor's page tables), CR2,
+  CR3, CR4, the debug registers and MSRs.
+
+The other segment registers, TR and IDTR are loaded with the guest's own
+values (unicorn never reads the IDT or the TSS itself: the monitor
+delivers every interrupt), so the real ones are the virtual ones.
+
+:class:`VirtualCpu` also presents the interface of
+:class:`runtime.cpustate.CpuState` that :class:`runtime.delivery.InterruptDelivery`
+uses, with the virtual values: the bare machine's delivery code reflects
+interrupts into the guest's virtual IDT unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from unicorn import x86_const as X
+
+from runtime.cpustate import SEG_CS, SEG_GDT, SEG_LDT, CpuState, SegCache
+from runtime.x86 import CR0_ET, CR0_PE, IOPL_MASK, IOPL_SHIFT
+
+#: the real CS cache flags while translated code runs: present, DPL 1, code
+#: execute/read accessed, 32-bit, 4 KiB granular (limit 4 GiB)
+TC_CODE_FLAGS = 0x00CFBB00
+
+
+@dataclass
+class VirtualState:
+    cpl: int = 0
+    iopl: int = 0
+    cs: SegCache = field(default_factory=lambda: SegCache(0, 0, 0xFFFFFFFF, 0x00CF9B00))
+    gdtr: tuple[int, int] = (0, 0xFFFF)
+    ldtr: SegCache = field(default_factory=lambda: SegCache(0, 0, 0, 0))
+    cr: list[int] = field(default_factory=lambda: [CR0_PE | CR0_ET, 0, 0, 0, 0])
+    dr: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0, 0, 0xFFFF0FF0, 0x400])
+    msr: dict[int, int] = field(default_factory=dict)
+
+
+class VirtualCpu:
+    """Virtual state over the real :class:`CpuState`; the delivery code's view of the guest."""
+
+    def __init__(self, real: CpuState, shadow_gdt: int, shadow_ldt: int) -> None:
+        self.real = real
+        self.v = VirtualState()
+        self.shadow_gdt = shadow_gdt
+        self.shadow_ldt = shadow_ldt
+        #: the guest EIP the last delivery (or emulated transfer) chose
+        self.pending_eip: int | None = None
+
+    # --- derived real values -----------------------------------------------------------
+    @property
+    def translated(self) -> bool:
+        """Guest code at this CPL runs translated (kernel) rather than direct (user)."""
+        return self.v.cpl < 3
+
+    def real_iopl(self) -> int:
+        if self.v.cpl == 3 or self.v.iopl:
+            return self.v.iopl
+        return 1
+
+    def real_eflags(self, eflags: int) -> int:
+        return (eflags & ~IOPL_MASK) | (self.real_iopl() << IOPL_SHIFT)
+
+    def real_cs(self, cs: SegCache, cpl: int) -> SegCache:
+        if cpl == 3:
+            return cs
+        return SegCache(cs.selector, 0, 0xFFFFFFFF, TC_CODE_FLAGS)
+
+    # --- the CpuState interface, virtualized ------------------------------------------------
+    def load(self) -> None:
+        self.real.load()
+
+    def store(self) -> None:
+        self.real.store()
+
+    @property
+    def cpl(self) -> int:
+        return self.v.cpl
+
+    @property
+    def error_code(self) -> int:
+        return self.real.error_code
+
+    @property
+    def exception_is_int(self) -> bool:
+        return self.real.exception_is_int
+
+    @property
+    def interrupt_shadow(self) -> bool:
+        return self.real.interrupt_shadow
+
+    def seg(self, index: int) -> SegCache:
+        if index == SEG_CS:
+            return self.v.cs
+        if index == SEG_GDT:
+            return SegCache(0, self.v.gdtr[0], self.v.gdtr[1], 0)
+        if index == SEG_LDT:
+            return self.v.ldtr
+        return self.real.seg(index)
+
+    def set_seg(self, index: int, cache: SegCache) -> None:
+        """Set a virtual segment register (the caller ``store()`` s)."""
+        if index == SEG_CS:
+            self.v.cs = cache
+            self.real.set_seg(SEG_CS, self.real_cs(cache, self.v.cpl))
+        elif index == SEG_GDT:
+            self.v.gdtr = (cache.base, cache.limit)
+            self.real.set_seg(SEG_GDT, SegCache(0, self.shadow_gdt, cache.limit, 0))
+        elif index == SEG_LDT:
+            self.v.ldtr = cache
+            self.real.set_seg(SEG_LDT, SegCache(cache.selector, self.shadow_ldt, cache.limit,
+                                                cache.flags))
+        else:
+            self.real.set_seg(index, cache)
+
+    def reg(self, regid: int) -> int:
+        value = self.real.reg(regid)
+        if regid == X.UC_X86_REG_EFLAGS:
+            return (value & ~IOPL_MASK) | (self.v.iopl << IOPL_SHIFT)
+        return value
+
+    def set_reg(self, regid: int, value: int) -> None:
+        if regid == X.UC_X86_REG_EFLAGS:
+            self.v.iopl = (value >> IOPL_SHIFT) & 3
+            self.real.set_reg(regid, self.real_eflags(value))
+        elif regid == X.UC_X86_REG_EIP:
+            self.pending_eip = value & 0xFFFFFFFF
+        else:
+            self.real.set_reg(regid, value)
+
+    def load_code_and_stack(self, cs: SegCache, ss: SegCache, cpl: int) -> None:
+        self.v.cs = cs
+        self.v.cpl = cpl
+        self.real.load_code_and_stack(self.real_cs(cs, cpl), ss, 3 if cpl == 3 else 1)
+
+    def clear_exception_in_flight(self) -> None:
+        self.real.clear_exception_in_flight()
+
+    def set_cr2(self, value: int) -> None:
+        self.v.cr[2] = value & 0xFFFFFFFF
+
+    def cr(self, n: int) -> int:
+        return self.v.cr[n]
+
+    def paging_regs(self) -> tuple[int, int, int]:
+        """The guest's CR0, CR3, CR4 (for walks of the guest's own tables)."""
+        return self.v.cr[0], self.v.cr[3], self.v.cr[4]
