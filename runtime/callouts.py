@@ -222,6 +222,8 @@ def load_sreg(mon: Monitor, co: CalloutSite) -> bool:
     insn = co.ginsn.insn  # type: ignore[union-attr]
     is_pop = insn.id == C.X86_INS_POP
     seg = _SEG_INDEX[insn.operands[0].reg]
+    if seg == SEG_CS:
+        raise Fault(Vector.UD)  # mov cs / pop cs do not exist
     size = opsize(insn)
     if is_pop:
         base, esp = _stack(mon)
@@ -591,41 +593,42 @@ def by_oracle(mon: Monitor, co: CalloutSite) -> bool:
 
 
 # --- ring-3 transfers through guest gates --------------------------------------------------------------
-def user_gate_transfer(mon: Monitor, eip: int, error_code: int) -> bool:
-    """A ring-3 far call/jmp faulted #NP on a shadow descriptor that is present in the guest's
-    table (a gate or a TSS, kept not present in the shadow): emulate the transfer; True if done."""
-    selector = error_code & 0xFFFC
-    try:
-        table = mon.vcpu.v.ldtr if selector & 4 else SegCache(0, *mon.vcpu.v.gdtr, 0)
-        if (selector & 0xFFF8) + 7 > table.limit:
-            return False
-        desc = Descriptor.from_bytes(mon.mem.read(table.base + (selector & 0xFFF8), 8))
-        if not desc.present or not desc.system:
-            return False
-        code = mon._read_code(eip, 15)
-    except Exception:  # noqa: BLE001 - unreadable: let the #NP go to the guest
-        return False
+@cache
+def _decoder() -> object:
     from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 
     cs = Cs(CS_ARCH_X86, CS_MODE_32)
     cs.detail = True
-    insn = next(cs.disasm(code, eip, 1), None)
-    if insn is None or insn.id not in (C.X86_INS_LCALL, C.X86_INS_LJMP, C.X86_INS_CALL,
-                                       C.X86_INS_JMP):
-        return False
+    return cs
+
+
+def user_far_transfer(mon: Monitor, eip: int) -> bool:
+    """A ring-3 instruction faulted on a shadow descriptor (a gate or a TSS, which the shadow
+    keeps from being used by the processor): if it is a far call/jmp, emulate it against the
+    guest's own descriptor tables and return True; otherwise the fault is the guest's."""
     from bt.classify import classify
     from bt.scan import GuestInsn
 
+    try:
+        code = mon._read_code(eip, 15)
+    except Exception:  # noqa: BLE001 - unreadable: the fault is the guest's
+        return False
+    insn = next(_decoder().disasm(code, eip, 1), None)  # type: ignore[attr-defined]
+    if insn is None:
+        return False
     g = GuestInsn(eip, insn, classify(insn))
     if g.rule.name not in ("far call", "far jmp"):
         return False
-    co = CalloutSite(g.rule.name, g, eip, g.next_eip, -1, -1)
     mon.mstats.gate_emulations += 1
     mon.cpu.clear_exception_in_flight()
     mon.cpu.store()
+    co = CalloutSite(g.rule.name, g, eip, g.next_eip, -1, -1)
+    mon.counter.after_run(eip, faulted=True)
+    mon.counter.insns += 1  # the far transfer retires here
     try:
         HANDLERS[g.rule.name](mon, co)
     except Fault as fault:
+        mon.counter.insns -= 1
         mon._deliver(Event(fault.vector, eip, fault.error_code, eip))
     return True
 

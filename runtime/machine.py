@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 from unicorn import (
     UC_ARCH_X86,
     UC_ERR_FETCH_PROT,
@@ -57,6 +58,10 @@ MIB = 1 << 20
 #: (inside the EBDA, which the memory map reports as reserved).
 BOOT_GDT = 0x9FC00
 BOOT_CS, BOOT_DS = 0x08, 0x10
+
+_CS = Cs(CS_ARCH_X86, CS_MODE_32)
+_PORT_IO = frozenset({"in", "out"})
+_STRING_IO = frozenset({"insb", "insw", "insd", "outsb", "outsw", "outsd"})
 
 #: Exact per-instruction counting starts this many instructions before a
 #: deterministic deadline (more than the longest unicorn block).
@@ -115,6 +120,8 @@ class Machine:
             self.clock, config.console, config.stdin, self._on_guest_exit, self.ram_size)
         self.stats = MachineStats()
         self._exit_value: int | None = None
+        self._exit_at: tuple[object, int, int] | None = None
+        self._io_fault: tuple[object, int] | None = None
         self._armed_deadline_ns = NO_LIMIT
         self._pending_stop: _Stop | None = None
         self._hook_error: BaseException | None = None
@@ -183,6 +190,11 @@ class Machine:
         self.uc.emu_stop()
 
     def _on_intr(self, uc: Uc, intno: int, _data: object) -> None:
+        if self._io_fault is not None:
+            # an instruction after a denied IN/OUT in the same unicorn block: it never
+            # ran on a real processor (the #GP came first); the run is stopping
+            uc.emu_stop()
+            return
         try:
             self._take_exception(intno)
         except _Stop as stop:
@@ -239,17 +251,42 @@ class Machine:
         except (PageFault, PhysicalAccessError):
             return False
 
-    def _deny_io(self) -> None:
+    def _io_insn(self, port: int) -> tuple[int, int]:
+        """(EIP, length) of the IN/OUT whose hook is running.
+
+        Unicorn does not always sync EIP before an I/O hook: it may still hold
+        the start of the unicorn block (measured: ``mov eax, [esp+4]; out 0xf4,
+        eax`` reports the mov). The instruction is the first I/O instruction
+        for ``port`` from there on.
+        """
+        eip = self.cpu.reg(X.UC_X86_REG_EIP)
+        try:
+            code = self._read_code(eip, 64)
+        except (PageFault, PhysicalAccessError):
+            return eip, 1
+        for addr, size, mnemonic, op_str in list(_CS.disasm_lite(code, eip)):
+            if mnemonic in _PORT_IO:
+                ops = [o.strip() for o in op_str.split(",")]
+                where = ops[0] if mnemonic == "out" else ops[-1]
+                if where == "dx" or int(where, 0) == port:
+                    return addr, size
+            elif mnemonic in _STRING_IO:
+                return addr, size
+        return eip, 1
+
+    def _deny_io(self, port: int) -> None:
         """#GP(0) for a forbidden IN/OUT; delivered once the engine stops (end of the block)."""
         self.stats.io_denied += 1
-        eip = self.uc.reg_read(X.UC_X86_REG_EIP)
+        eip, _ = self._io_insn(port)
         self._io_fault = (self.uc.context_save(), eip)
         self.uc.emu_stop()
 
     def _on_in(self, uc: Uc, port: int, size: int, _data: object) -> int:
+        if self._io_fault is not None:  # after a denied I/O in this block: see _on_intr
+            return 0
         try:
             if not self._io_allowed(port, size):
-                self._deny_io()
+                self._deny_io(port)
                 return 0
             value = self.bus.read(port, size)
             if self.pic.pending():
@@ -263,11 +300,15 @@ class Machine:
             return 0
 
     def _on_out(self, uc: Uc, port: int, size: int, value: int, _data: object) -> None:
+        if self._io_fault is not None:  # after a denied I/O in this block: see _on_intr
+            return
         try:
             if not self._io_allowed(port, size):
-                self._deny_io()
+                self._deny_io(port)
                 return
             self.bus.write(port, size, value)
+            if self._exit_value is not None and self._exit_at is None:
+                self._exit_at = self._exact_stop_after_io(port)
             if self.pic.pending():
                 uc.emu_stop()
             else:
@@ -275,6 +316,22 @@ class Machine:
         except BaseException as exc:  # noqa: BLE001
             self._hook_error = exc
             uc.emu_stop()
+
+    def _exact_stop_after_io(self, port: int) -> tuple[object, int, int]:
+        """Where the guest stands right after the OUT that ended it: (context, EIP, count).
+
+        The OUT hook cannot stop the rest of its unicorn block (a unicorn
+        defect, see the notes), so the machine keeps the state at the
+        instruction and puts it back when the run ends, as the guest (and
+        qemu's isa-debug-exit) would have it.
+        """
+        eip, size = self._io_insn(port)
+        s = self.counter.state
+        insns = s.insns
+        if not self.counter.exact and s.block_start <= eip < s.block_start + s.block_size:
+            offs = self.counter.offsets(s.block_start, s.block_size)
+            insns = s.insns - s.block_insns + sum(1 for o in offs if s.block_start + o <= eip)
+        return self.uc.context_save(), (eip + size) & 0xFFFFFFFF, insns
 
     def _retarget(self) -> None:
         """A port access may have moved a device deadline earlier (a PIT reprogrammed):
@@ -414,6 +471,11 @@ class Machine:
             if self._pending_stop is not None:
                 raise self._pending_stop
             if self._exit_value is not None:
+                if self._exit_at is not None:
+                    ctx, exit_eip, insns = self._exit_at
+                    uc.context_restore(ctx)
+                    self.cpu.set_reg(X.UC_X86_REG_EIP, exit_eip)
+                    self.counter.insns = insns
                 v = self._exit_value
                 return Outcome.GUEST_EXIT, f"guest wrote {v:#x} to the exit port"
             if self._io_fault is not None:

@@ -49,6 +49,7 @@ from runtime.monitor_space import (
     SHADOW_LDT,
     TC_END,
     TC_START,
+    TRAP_SELECTOR,
     VCPU_PAGE,
     build_page_tables,
     place,
@@ -289,7 +290,7 @@ class Monitor(Machine):
         cpu = self.cpu
         cpu.load()
         v = self.vcpu.v
-        v.cr = [cpu.cr(0), 0, 0, 0, 0]
+        v.cr = [cpu.cr(n) for n in range(5)]  # unicorn's reset values, as the native run has
         v.cs = cpu.seg(SEG_CS)
         v.cpl = 0
         ss = cpu.seg(SEG_SS)
@@ -463,6 +464,39 @@ class Monitor(Machine):
         self.cpu.store()
         return True
 
+    def _accessed_bit(self, cr2: int) -> bool:
+        """The processor set a descriptor's accessed bit in a (read-only) shadow table: set it
+        in the guest's table and the shadow, then re-run the instruction (a hidden fault)."""
+        for where, table in ((SHADOW_GDT, SegCache(0, *self.vcpu.v.gdtr, 0)),
+                             (SHADOW_LDT, self.vcpu.v.ldtr)):
+            off = cr2 - self.space.linear(where)
+            if 0 <= off <= table.limit and off < 0x10000:
+                desc = off & ~7
+                self.mem.write(table.base + desc + 5,
+                               bytes([self.mem.read(table.base + desc + 5, 1)[0] | 1]))
+                shadow = self.space.phys + where + desc + 5
+                self.uc.mem_write(shadow, bytes([self.uc.mem_read(shadow, 1)[0] | 1]))
+                self._gdt_image = self._ldt_image = b""
+                self.mstats.hidden_faults += 1
+                self.cpu.load()
+                self.cpu.clear_exception_in_flight()
+                self.cpu.store()
+                return True
+        return False
+
+    def _names_guest_system_descriptor(self, err: int) -> bool:
+        """Does error code ``err`` name a gate or TSS of the guest's GDT/LDT?"""
+        if err & 3 or not err & 0xFFF8:
+            return False
+        table = self.vcpu.v.ldtr if err & 4 else SegCache(0, *self.vcpu.v.gdtr, 0)
+        if (err & 0xFFF8) + 7 > table.limit:
+            return False
+        try:
+            access = self.mem.read(table.base + (err & 0xFFF8) + 5, 1)[0]
+        except (PageFault, PhysicalAccessError):
+            return False
+        return not access & 0x10 and access & 0xF in (0x1, 0x4, 0x5, 0x9, 0xC)
+
     def _outside_ram(self, cr2: int, err: int) -> None:
         """With guest paging off, any other #PF is an access the bare PC has no memory for."""
         if self.vcpu.v.cr[0] & CR0_PG:
@@ -480,9 +514,13 @@ class Monitor(Machine):
             if self._hidden_fault(cr2, err or 0):
                 self.counter.after_run(eip, faulted=True)
                 return
+            if self._accessed_bit(cr2):
+                self.counter.after_run(eip, faulted=True)
+                return
             self._outside_ram(cr2, err or 0)
-        if (vector == Vector.NP and not cpu.exception_is_int and err is not None
-                and callouts.user_gate_transfer(self, eip, err)):
+        if (vector in (Vector.GP, Vector.NP) and not cpu.exception_is_int
+                and (err == TRAP_SELECTOR or self._names_guest_system_descriptor(err or 0))
+                and callouts.user_far_transfer(self, eip)):
             return
         self.mstats.traps_in_user_code[vector_name(vector)] += 1
         super()._take_exception(vector)

@@ -16,9 +16,9 @@ a guest write there faults and invalidates the translations.
 
 The real GDT and LDT are *shadows* of the guest's: the same selectors,
 guest DPL 0 become DPL 1 (ring compression: translated kernel code runs at
-CPL 1), gates and TSS descriptors marked not present so that the processor
-never transfers control through them on its own (a ring-3 ``lcall``
-through a guest call gate faults into the monitor, which emulates it).
+CPL 1), gates retargeted so that the processor never transfers control
+through them on its own (a ring-3 ``lcall`` through a guest call gate
+faults into the monitor, which emulates it), see :func:`shadow_descriptor`.
 """
 
 from __future__ import annotations
@@ -113,21 +113,39 @@ def protect_page(space: MonitorSpace, page: int, writable: bool,
 
 
 # --- shadow descriptors ------------------------------------------------------------------
+#: the selector shadow gates point at: beyond any GDT limit the monitor accepts, so that
+#: the processor faults #GP(TRAP_SELECTOR) instead of transferring through a guest gate
+TRAP_SELECTOR = 0xFFF8
+_CALL_GATES = (0x4, 0xC)
+_TASK_GATE = 0x5
+_AVAILABLE_TSS = (0x1, 0x9)
+
+
 def shadow_descriptor(raw: bytes) -> bytes:
     """The real descriptor for a guest descriptor (8 bytes), per the module docstring.
 
-    Code and data segments: DPL 0 -> 1, accessed bit preset (the processor would
-    otherwise write it back into the read-only shadow). System descriptors (gates,
-    TSS, LDT): not present.
+    Nonconforming code and data segments of DPL 0 become DPL 1; conforming code
+    keeps its DPL (no privilege change happens through it, and lar shows it).
+    Call and task gates keep everything ``lar`` shows but name TRAP_SELECTOR, so
+    a ring-3 ``lcall`` through them faults into the monitor; an available TSS is
+    shown busy, so that no ``ljmp`` switches tasks behind the monitor's back. The
+    accessed bit stays the guest's: the processor's write of it faults (the page
+    is read-only) and the monitor sets it in both tables.
     """
     lo, hi = struct.unpack("<II", raw)
     access = (hi >> 8) & 0xFF
+    kind = access & 0xF
     if not access & 0x10:  # system descriptor
-        return struct.pack("<II", lo, hi & ~(1 << 15))
+        if kind in _CALL_GATES or kind == _TASK_GATE:
+            lo = (lo & 0x0000FFFF) | (TRAP_SELECTOR << 16)
+        elif kind in _AVAILABLE_TSS:
+            hi |= 0x2 << 8
+        return struct.pack("<II", lo, hi)
     dpl = (access >> 5) & 3
-    if dpl == 0:
+    conforming_code = access & 0x8 and access & 0x4
+    if dpl == 0 and not conforming_code:
         hi = (hi & ~(3 << 13)) | (1 << 13)
-    return struct.pack("<II", lo, hi | (1 << 8))
+    return struct.pack("<II", lo, hi)
 
 
 def shadow_table(raw: bytes) -> bytes:

@@ -23,8 +23,8 @@ unicorn reference the tests compare against) does, and says so:
 
 * the bits LAR leaves undefined (19:16 of the access rights) are zero;
 * a 32-bit push of a segment selector writes it zero-extended to a dword;
-* a segment register nulled by a return to an outer privilege level keeps
-  its base and limit, with the present bit cleared in its cache;
+* a segment register nulled by a return to an outer privilege level gets
+  the cache a null selector loads (base, limit and flags 0);
 * returning to a 16-bit stack segment replaces only SP: the upper half of
   ESP keeps the value it had (the behaviour Linux's "espfix" works around).
 
@@ -107,7 +107,6 @@ __all__ = [
 _ACCESSED = 1 << 8
 _CODE = 1 << 11
 _CONFORMING = 1 << 10      # code: conforming; data: expand-down
-_PRESENT = 1 << 15
 _BIG = 1 << 22             # D/B
 
 #: LAR returns the descriptor's high dword masked thus (SDM vol 2, LAR: 00FxFF00H, x = 0).
@@ -297,8 +296,10 @@ def _pack(value: int, size: int) -> bytes:
 def _inner_stack(p: Processor, ring: int) -> tuple[int, int]:
     """SSn and ESPn for ``ring`` from the current TSS (SDM vol 2 CALL, MORE-PRIVILEGE; vol 3A 7.2.1).
 
-    #TS(TR selector) when the entry lies past the TSS limit. A 16-bit TSS
-    holds SPn/SSn as words at 2 + 4n.
+    #TS(TR selector) when the 8-byte ESPn/SSn slot of a 32-bit TSS, or the
+    4-byte SPn/SSn slot at 2 + 4n of a 16-bit TSS, is not within the TSS
+    limit ("TSSstackAddress + 7 > TSS limit"; the same test as QEMU's and
+    runtime.delivery's).
     """
     tr = p.segs[SEG_TR]
     if (tr.flags >> 8) & 0xF in (SYS_TSS16_AVAIL, SYS_TSS16_BUSY):
@@ -308,10 +309,10 @@ def _inner_stack(p: Processor, ring: int) -> tuple[int, int]:
         sp, ss = struct.unpack("<HH", _read(p, tr.base + off, 4))
         return ss, sp
     off = tss32_stack_offset(ring)
-    if off + 5 > tr.limit:
+    if off + 7 > tr.limit:
         raise Fault(Vector.TS, tr.selector & 0xFFFC)
-    esp, ss = struct.unpack("<IH", _read(p, tr.base + off, 6))
-    return ss, esp
+    esp, ss = struct.unpack("<II", _read(p, tr.base + off, 8))
+    return ss & 0xFFFF, esp
 
 
 # --- MOV/POP/LDS.. to a data or stack segment register ------------------------------------
@@ -605,14 +606,14 @@ def _invalidate_data_segments(p: Processor) -> None:
     """Null ES, FS, GS and DS that the new CPL may not use (SDM vol 2 RET and IRET).
 
     A null selector, or a data or nonconforming code segment whose cached
-    DPL is below the new CPL, becomes selector 0; its cache keeps base and
-    limit with the present bit cleared, as QEMU does.
+    DPL is below the new CPL, becomes selector 0 with a null cache, as a
+    load of a null selector leaves it (QEMU 5 does the same).
     """
     for index in _DATA_SEGS:
         c = p.segs[index]
         conforming_code = c.flags & _CODE and c.flags & _CONFORMING
         if c.selector & 0xFFFC == 0 or (not conforming_code and (c.flags >> 13) & 3 < p.cpl):
-            p.segs[index] = SegCache(0, c.base, c.limit, c.flags & ~_PRESENT)
+            p.segs[index] = SegCache(0, 0, 0, 0)
 
 
 def _merge_sp(old_esp: int, new_esp: int, ss_flags: int) -> int:
