@@ -14,6 +14,11 @@
  *    EFLAGS.IF = 1 (a masked interrupt is waiting for sti/popf/iret).
  *  - bt_insn_hook counts single instructions exactly; the machine installs it
  *    only for the last stretch before a deterministic timer deadline.
+ *  - Both honour `async_stop`, which the real-time watchdog thread sets: a stop
+ *    requested from another thread with uc_emu_stop can leave EIP stale (unicorn
+ *    2.1.4 does not restore the PC of a block it exits before running it while a
+ *    stop is pending: instructions then run twice), while a stop requested from
+ *    a hook at a block start leaves EIP exact.
  *
  * This module is a Python extension only so that pip builds it; it exports
  * no Python API. Python loads it with ctypes.CDLL(<module file>).
@@ -39,7 +44,7 @@ struct bt_clock {
     uint32_t eflags_regid;
     uint32_t misses;
     uint32_t weighted;     /* bt_insn_hook charges each instruction's table weight, not 1 */
-    uint32_t pad0;
+    volatile uint32_t async_stop; /* set by another thread: stop at the next block start */
     uint64_t blocks;
     bt_reg_read_fn reg_read;
     bt_emu_stop_fn emu_stop;
@@ -77,6 +82,10 @@ void bt_block_hook(void *uc, uint64_t address, uint32_t size, struct bt_clock *s
         s->stopped |= 1;
         s->emu_stop(uc);
     }
+    if (s->async_stop) {
+        s->stopped |= 4;
+        s->emu_stop(uc);
+    }
     if (s->stop_on_if) {
         uint64_t eflags = 0;
         s->reg_read(uc, (int)s->eflags_regid, &eflags);
@@ -99,8 +108,8 @@ void bt_insn_hook(void *uc, uint64_t address, uint32_t size, struct bt_clock *s)
 
     if (n == 0)
         return;
-    if (s->insns >= s->stop_at) {
-        s->stopped |= 1;
+    if (s->insns >= s->stop_at || s->async_stop) {
+        s->stopped |= s->async_stop ? 4 : 1;
         s->emu_stop(uc);
         return;
     }

@@ -340,7 +340,7 @@ def _store_selector_register(what: str) -> Handler:
     def handler(mon: Monitor, co: CalloutSite) -> bool:
         insn = co.ginsn.insn  # type: ignore[union-attr]
         mon.cpu.load()
-        value = {"smsw": lambda: mon.vcpu.v.cr[0], "str": lambda: mon.cpu.seg(SEG_TR).selector,
+        value = {"smsw": lambda: mon.vcpu.v.cr[0], "str": lambda: mon.vcpu.v.tr.selector,
                  "sldt": lambda: mon.vcpu.v.ldtr.selector}[what]()
         op = insn.operands[0]
         write_operand(mon, insn, 0, value, 2 if op.type == C.X86_OP_MEM else None)
@@ -392,7 +392,7 @@ def ltr(mon: Monitor, co: CalloutSite) -> bool:
     busy = desc.high | (2 << 8)
     mon.mem.write(addr + 4, struct.pack("<I", busy))
     mon.cpu.load()
-    mon.cpu.set_seg(SEG_TR, SegCache(selector, desc.base, desc.limit, busy))
+    mon.vcpu.set_seg(SEG_TR, SegCache(selector, desc.base, desc.limit, busy))
     mon.cpu.store()
     mon.write_vcpu_page()
     return False

@@ -33,6 +33,7 @@ _FILL = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint32)
 
 STOP_COUNT = 1
 STOP_IF = 2
+STOP_ASYNC = 4
 
 
 class _ClockState(ctypes.Structure):
@@ -47,7 +48,7 @@ class _ClockState(ctypes.Structure):
         ("eflags_regid", ctypes.c_uint32),
         ("misses", ctypes.c_uint32),
         ("weighted", ctypes.c_uint32),
-        ("pad0", ctypes.c_uint32),
+        ("async_stop", ctypes.c_uint32),
         ("blocks", ctypes.c_uint64),
         ("reg_read", ctypes.c_void_p),
         ("emu_stop", ctypes.c_void_p),

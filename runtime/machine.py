@@ -46,11 +46,11 @@ from runtime.clock import Clock, InsnClock, RealClock
 from runtime.cpustate import SEG_CS, SEG_TR, CpuState, SegCache
 from runtime.delivery import Event, InterruptDelivery, TripleFault, Unsupported
 from runtime.devices import standard_pc
-from runtime.icount import NO_LIMIT, STOP_COUNT, STOP_IF, InstructionCounter
+from runtime.icount import NO_LIMIT, STOP_ASYNC, STOP_COUNT, STOP_IF, InstructionCounter
 from runtime.loader import BootState
 from runtime.paging import GuestMemory, PageFault, PhysicalAccessError
 from runtime.report import OUTCOMES, Outcome, RunResult
-from runtime.x86 import ERROR_CODE_VECTORS, IF, IOPL_SHIFT, Descriptor, Vector, vector_name
+from runtime.x86 import CR0_PG, ERROR_CODE_VECTORS, IF, IOPL_SHIFT, Descriptor, Vector, vector_name
 
 MIB = 1 << 20
 
@@ -122,6 +122,8 @@ class Machine:
         self._exit_value: int | None = None
         self._exit_at: tuple[object, int, int] | None = None
         self._io_fault: tuple[object, int] | None = None
+        self._insn_clock = isinstance(self.clock, InsnClock)
+        self._io_insn_cache: dict[tuple[int, int], tuple[int, int, bytes]] = {}
         self._armed_deadline_ns = NO_LIMIT
         self._pending_stop: _Stop | None = None
         self._hook_error: BaseException | None = None
@@ -129,10 +131,14 @@ class Machine:
         if not config.deterministic:
             from runtime.watchdog import Watchdog
 
-            self._watchdog = Watchdog(self.uc)
+            self._watchdog = Watchdog(self._request_stop)
         self.uc.hook_add(UC_HOOK_INTR, self._on_intr)
         self.uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
         self.uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
+
+    def _request_stop(self) -> None:
+        """From the watchdog thread: stop at the next block start (see runtime/watchdog.py)."""
+        self.counter.state.async_stop = 1
 
     # --- memory helpers ------------------------------------------------------------
     def _read_phys(self, paddr: int, n: int) -> bytes:
@@ -149,6 +155,14 @@ class Machine:
         self.cpu.load()
         base = self.cpu.seg(SEG_CS).base
         return self.mem.read((base + eip) & 0xFFFFFFFF, size)
+
+    def _read_code_fast(self, eip: int, size: int) -> bytes:
+        """``_read_code`` for a caller that just loaded the blob: flat physical when the guest
+        has paging off and a zero CS base (the common case), else the full walk."""
+        cpu = self.cpu
+        if not cpu.cr(0) & CR0_PG and not cpu.seg(SEG_CS).base:
+            return bytes(self.uc.mem_read(eip, size))
+        return self._read_code(eip, size)
 
     def read_linear(self, linear: int, n: int) -> bytes:
         """Guest linear memory through the guest's page tables, as a supervisor access."""
@@ -170,6 +184,8 @@ class Machine:
         self.uc.mem_write(BOOT_GDT, gdt)
         self.uc.reg_write(X.UC_X86_REG_GDTR, (0, BOOT_GDT, len(gdt) - 1, 0))
         self.uc.reg_write(X.UC_X86_REG_IDTR, (0, 0, 0x3FF, 0))
+        # unicorn resets CR4 to 0x50200 (OSFXSR, FSGSBASE, OSXSAVE); a PC (and qemu) to 0
+        self.uc.reg_write(X.UC_X86_REG_CR4, 0)
         cs = Descriptor.from_bytes(code)
         ds = Descriptor.from_bytes(data)
         for reg in (X.UC_X86_REG_DS, X.UC_X86_REG_ES, X.UC_X86_REG_FS, X.UC_X86_REG_GS):
@@ -238,7 +254,7 @@ class Machine:
         iopl = (self.cpu.reg(X.UC_X86_REG_EFLAGS) >> IOPL_SHIFT) & 3
         if cpl <= iopl:
             return True
-        tr = self.cpu.seg(SEG_TR)
+        tr = self._task_register()
         try:
             if tr.limit < 0x67:
                 return False
@@ -260,6 +276,23 @@ class Machine:
         for ``port`` from there on.
         """
         eip = self.cpu.reg(X.UC_X86_REG_EIP)
+        key = (eip, port)
+        cached = self._io_insn_cache.get(key)
+        if cached is not None:  # still the same instruction there (code may be rewritten)
+            addr, size, code = cached
+            try:
+                if self._read_code_fast(addr, size) == code:
+                    return addr, size
+            except (PageFault, PhysicalAccessError, UcError):
+                pass
+        addr, size = self._find_io_insn(eip, port)
+        try:
+            self._io_insn_cache[key] = (addr, size, self._read_code(addr, size))
+        except (PageFault, PhysicalAccessError):
+            pass
+        return addr, size
+
+    def _find_io_insn(self, eip: int, port: int) -> tuple[int, int]:
         try:
             code = self._read_code(eip, 64)
         except (PageFault, PhysicalAccessError):
@@ -273,6 +306,36 @@ class Machine:
             elif mnemonic in _STRING_IO:
                 return addr, size
         return eip, 1
+
+    def _clock_to_io(self, port: int) -> int | None:
+        """In deterministic mode, let devices see the exact count at the I/O instruction.
+
+        The block hook charges a whole unicorn block when it starts; a device
+        access in the middle of it would see time that has not passed yet. For
+        the access the count becomes the instructions retired before the I/O
+        instruction plus the instruction itself (what the monitor's callouts
+        see); returns the block's charge for :meth:`_clock_back`, or None.
+        """
+        s = self.counter.state
+        if not self._insn_clock or self.counter.exact:
+            return None
+        charged = s.insns
+        if self.cpu.reg(X.UC_X86_REG_EIP) == s.block_start:  # first of its block: synced
+            s.insns = charged - s.block_insns + 1
+            return charged
+        eip, _ = self._io_insn(port)
+        if s.block_start <= eip < s.block_start + s.block_size:
+            offs = self.counter.offsets(s.block_start, s.block_size)
+            s.insns = charged - s.block_insns + sum(1 for o in offs if s.block_start + o <= eip)
+        return charged
+
+    def _clock_back(self, charged: int | None) -> None:
+        if charged is not None:
+            self.counter.state.insns = charged
+
+    def _task_register(self) -> SegCache:
+        """The TR cache the guest believes in (the I/O permission bitmap lives in its TSS)."""
+        return self.cpu.seg(SEG_TR)
 
     def _deny_io(self, port: int) -> None:
         """#GP(0) for a forbidden IN/OUT; delivered once the engine stops (end of the block)."""
@@ -288,7 +351,9 @@ class Machine:
             if not self._io_allowed(port, size):
                 self._deny_io(port)
                 return 0
+            charged = self._clock_to_io(port)
             value = self.bus.read(port, size)
+            self._clock_back(charged)
             if self.pic.pending():
                 uc.emu_stop()
             else:
@@ -306,7 +371,9 @@ class Machine:
             if not self._io_allowed(port, size):
                 self._deny_io(port)
                 return
+            charged = self._clock_to_io(port)
             self.bus.write(port, size, value)
+            self._clock_back(charged)
             if self._exit_value is not None and self._exit_at is None:
                 self._exit_at = self._exact_stop_after_io(port)
             if self.pic.pending():
@@ -432,6 +499,7 @@ class Machine:
             self.counter.arm(target - EXACT_WINDOW // 2, wait_if)
         if self._watchdog is not None:
             self._watchdog.arm(self._watchdog_deadline(nxt))
+        self.counter.state.async_stop = 0  # after arm(): an old deadline's request is void
 
     def run(self, state: BootState) -> RunResult:
         """Boot and run the guest to the end; never raises for guest behaviour."""
@@ -487,7 +555,7 @@ class Machine:
             if limit is not None and self.counter.insns >= limit:
                 return Outcome.INSN_LIMIT, f"instruction limit of {limit} reached"
             self._check_wall_limit()
-            if stopped & (STOP_COUNT | STOP_IF) or (self._watchdog and self._watchdog.fired):
+            if stopped & (STOP_COUNT | STOP_IF | STOP_ASYNC) or (self._watchdog and self._watchdog.fired):
                 if self._watchdog and self._watchdog.fired:
                     self.stats.watchdog_stops += 1
                 continue

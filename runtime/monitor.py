@@ -50,10 +50,12 @@ from runtime.monitor_space import (
     TC_END,
     TC_START,
     TRAP_SELECTOR,
+    TRAP_TSS,
     VCPU_PAGE,
     build_page_tables,
     place,
     protect_page,
+    ring3_task_switch_possible,
     shadow_table,
 )
 from runtime.paging import GuestMemory, PageFault, PhysicalAccessError
@@ -130,7 +132,7 @@ class Monitor(Machine):
         self.uc.mem_map(self.space.phys, MON_SIZE)
         build_page_tables(self.space, self.uc.mem_write)
         lin = self.space.linear
-        self.vcpu = VirtualCpu(self.cpu, lin(SHADOW_GDT), lin(SHADOW_LDT))
+        self.vcpu = VirtualCpu(self.cpu, lin(SHADOW_GDT), lin(SHADOW_LDT), lin(TRAP_TSS))
         self.mem = GuestMemory(self._read_phys, self._write_guest, self.ram_size,
                                self.vcpu.paging_regs)
         self.delivery = InterruptDelivery(self.uc, self.vcpu, self.mem)
@@ -256,28 +258,43 @@ class Monitor(Machine):
             self.uc.reg_write(X.UC_X86_REG_CR0, want)
 
     def _sync_shadow_tables(self) -> None:
-        """Keep the shadow GDT/LDT equal to the guest's (user code loads through them)."""
-        base, limit = self.vcpu.v.gdtr
-        self._gdt_image = self._shadow(base, limit, SHADOW_GDT, self._gdt_image)
-        ldt = self.vcpu.v.ldtr
+        """Before guest user code runs: use the guest's GDT/LDT as they are, or their
+        shadows when they would let ring 3 switch tasks (kept equal to the guest's)."""
+        vcpu = self.vcpu
+        base, limit = vcpu.v.gdtr
+        self._gdt_image, gdt_shadow = self._shadow(base, limit, SHADOW_GDT, self._gdt_image)
+        ldt = vcpu.v.ldtr
+        ldt_shadow = False
         if ldt.selector & 0xFFFC:
-            self._ldt_image = self._shadow(ldt.base, ldt.limit, SHADOW_LDT, self._ldt_image)
+            self._ldt_image, ldt_shadow = self._shadow(ldt.base, ldt.limit, SHADOW_LDT,
+                                                       self._ldt_image)
+        if (gdt_shadow, ldt_shadow) != (vcpu.gdt_shadowed, vcpu.ldt_shadowed):
+            vcpu.gdt_shadowed, vcpu.ldt_shadowed = gdt_shadow, ldt_shadow
+            self.cpu.load()
+            self.cpu.set_seg(SEG_GDT, vcpu.real_gdtr())
+            self.cpu.set_seg(SEG_LDT, vcpu.real_ldtr())
+            self.cpu.store()
 
-    def _shadow(self, base: int, limit: int, where: int, old: bytes) -> bytes:
+    def _shadow(self, base: int, limit: int, where: int, old: bytes) -> tuple[bytes, bool]:
+        """(the guest table's bytes, whether it must be shadowed); the shadow kept current."""
         size = min(limit + 1, 0x10000) & ~7
         try:
             raw = self.mem.read(base, size) if size else b""
         except (PageFault, PhysicalAccessError):
             raw = b"\0" * size
-        if raw != old:
+        shadowed = ring3_task_switch_possible(raw)
+        if shadowed and raw != old:
             self.uc.mem_write(self.space.phys + where, shadow_table(raw))
-        return raw
+        return raw, shadowed
+
+    def _task_register(self) -> SegCache:
+        return self.vcpu.v.tr
 
     def write_vcpu_page(self) -> None:
         """The values translated code loads for smsw/str/sldt/sgdt/sidt (no Python on the path)."""
         v = self.vcpu.v
         self.cpu.load()
-        tr = self.cpu.seg(SEG_TR).selector
+        tr = v.tr.selector
         idt = self.cpu.seg(SEG_IDT)
         page = struct.pack("<IIIIHIxxHI", v.cr[0], tr, v.ldtr.selector, 0,
                            v.gdtr[1], v.gdtr[0], idt.limit, idt.base)
@@ -296,6 +313,7 @@ class Monitor(Machine):
         ss = cpu.seg(SEG_SS)
         self.vcpu.set_seg(SEG_GDT, SegCache(0, BOOT_GDT, cpu.seg(SEG_GDT).limit, 0))
         self.vcpu.set_seg(SEG_LDT, SegCache(0, 0, 0, 0))
+        self.vcpu.set_seg(SEG_TR, cpu.seg(SEG_TR))
         self.vcpu.load_code_and_stack(v.cs, ss, 0)
         cpu.store()
         self._sync_shadow_tables()
@@ -518,8 +536,9 @@ class Monitor(Machine):
                 self.counter.after_run(eip, faulted=True)
                 return
             self._outside_ram(cr2, err or 0)
-        if (vector in (Vector.GP, Vector.NP) and not cpu.exception_is_int
-                and (err == TRAP_SELECTOR or self._names_guest_system_descriptor(err or 0))
+        if (vector in (Vector.GP, Vector.NP, Vector.TS) and not cpu.exception_is_int
+                and (err == TRAP_SELECTOR or vector == Vector.TS
+                     or self._names_guest_system_descriptor(err or 0))
                 and callouts.user_far_transfer(self, eip)):
             return
         self.mstats.traps_in_user_code[vector_name(vector)] += 1

@@ -37,6 +37,7 @@ MON_SIZE = 4 * MIB
 PAGE_DIRECTORY = 0x000000
 MONITOR_PT = 0x001000
 VCPU_PAGE = 0x002000
+TRAP_TSS = 0x002800  # a TSS of zeros: null inner stacks (see runtime/vcpu.py)
 CODE_PAGE = 0x003000
 SHADOW_GDT = 0x010000
 SHADOW_LDT = 0x020000
@@ -146,6 +147,17 @@ def shadow_descriptor(raw: bytes) -> bytes:
     if dpl == 0 and not conforming_code:
         hi = (hi & ~(3 << 13)) | (1 << 13)
     return struct.pack("<II", lo, hi)
+
+
+def ring3_task_switch_possible(raw: bytes) -> bool:
+    """Does this descriptor table let ring-3 code switch tasks (a DPL-3 task gate or
+    available TSS)? The processor would do it behind the monitor's back: such a
+    table is used through its shadow."""
+    for i in range(0, len(raw) - 7, 8):
+        access = raw[i + 5]
+        if access & 0x90 == 0x80 and access >> 5 & 3 == 3 and access & 0xF in (0x1, 0x5, 0x9):
+            return True
+    return False
 
 
 def shadow_table(raw: bytes) -> bytes:

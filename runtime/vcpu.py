@@ -11,13 +11,19 @@ a few places only, and the monitor keeps exactly those here:
 * EFLAGS.IOPL: real IOPL 1 while translated code runs with virtual IOPL 0
   (cli/sti/popfd then run at CPL 1 and move the real IF, which *is* the
   virtual IF); real = virtual in user code;
-* GDTR and LDTR: the real ones point at the shadow tables;
+* GDTR and LDTR: the real ones are the guest's own (``sgdt`` at ring 3 shows
+  the guest's GDT, as it must for direct execution) unless the guest's tables
+  hold descriptors the processor must not act on by itself (a task gate or
+  available TSS that ring 3 may use): then they point at shadow tables;
 * CR0 (the real one has PG and WP for the monitor's page tables), CR2,
   CR3, CR4, the debug registers and MSRs.
 
-The other segment registers, TR and IDTR are loaded with the guest's own
-values (unicorn never reads the IDT or the TSS itself: the monitor
-delivers every interrupt), so the real ones are the virtual ones.
+The other segment registers and IDTR are loaded with the guest's own
+values (unicorn never reads the IDT itself: the monitor delivers every
+interrupt), so the real ones are the virtual ones. The real TR keeps the
+guest's selector (``str`` at ring 3 shows it) but names a monitor TSS with
+null inner stacks, so that the processor never switches to an inner ring
+through a guest call gate on its own.
 
 :class:`VirtualCpu` also presents the interface of
 :class:`runtime.cpustate.CpuState` that :class:`runtime.delivery.InterruptDelivery`
@@ -31,12 +37,15 @@ from dataclasses import dataclass, field
 
 from unicorn import x86_const as X
 
-from runtime.cpustate import SEG_CS, SEG_GDT, SEG_LDT, CpuState, SegCache
+from runtime.cpustate import SEG_CS, SEG_GDT, SEG_LDT, SEG_TR, CpuState, SegCache
 from runtime.x86 import CR0_ET, CR0_PE, IOPL_MASK, IOPL_SHIFT
 
 #: the real CS cache flags while translated code runs: present, DPL 1, code
 #: execute/read accessed, 32-bit, 4 KiB granular (limit 4 GiB)
 TC_CODE_FLAGS = 0x00CFBB00
+#: the real TR's type: a 32-bit TSS marked *available* (unicorn aborts the process on an
+#: inner-ring gate call when TR is typed busy: see shared/notes/unicorn.md)
+TRAP_TSS_FLAGS = 0x00008900
 
 
 @dataclass
@@ -46,6 +55,7 @@ class VirtualState:
     cs: SegCache = field(default_factory=lambda: SegCache(0, 0, 0xFFFFFFFF, 0x00CF9B00))
     gdtr: tuple[int, int] = (0, 0xFFFF)
     ldtr: SegCache = field(default_factory=lambda: SegCache(0, 0, 0, 0))
+    tr: SegCache = field(default_factory=lambda: SegCache(0, 0, 0xFFFF, 0x00008B00))
     cr: list[int] = field(default_factory=lambda: [CR0_PE | CR0_ET, 0, 0, 0, 0])
     dr: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0, 0, 0xFFFF0FF0, 0x400])
     msr: dict[int, int] = field(default_factory=dict)
@@ -54,11 +64,15 @@ class VirtualState:
 class VirtualCpu:
     """Virtual state over the real :class:`CpuState`; the delivery code's view of the guest."""
 
-    def __init__(self, real: CpuState, shadow_gdt: int, shadow_ldt: int) -> None:
+    def __init__(self, real: CpuState, shadow_gdt: int, shadow_ldt: int, trap_tss: int) -> None:
         self.real = real
         self.v = VirtualState()
         self.shadow_gdt = shadow_gdt
         self.shadow_ldt = shadow_ldt
+        self.trap_tss = trap_tss
+        #: the real GDTR/LDTR point at the shadow tables (else at the guest's own)
+        self.gdt_shadowed = False
+        self.ldt_shadowed = False
         #: the guest EIP the last delivery (or emulated transfer) chose
         self.pending_eip: int | None = None
 
@@ -80,6 +94,15 @@ class VirtualCpu:
         if cpl == 3:
             return cs
         return SegCache(cs.selector, 0, 0xFFFFFFFF, TC_CODE_FLAGS)
+
+    def real_gdtr(self) -> SegCache:
+        base = self.shadow_gdt if self.gdt_shadowed else self.v.gdtr[0]
+        return SegCache(0, base, self.v.gdtr[1], 0)
+
+    def real_ldtr(self) -> SegCache:
+        ldt = self.v.ldtr
+        return SegCache(ldt.selector, self.shadow_ldt if self.ldt_shadowed else ldt.base,
+                        ldt.limit, ldt.flags)
 
     # --- the CpuState interface, virtualized ------------------------------------------------
     def load(self) -> None:
@@ -111,6 +134,8 @@ class VirtualCpu:
             return SegCache(0, self.v.gdtr[0], self.v.gdtr[1], 0)
         if index == SEG_LDT:
             return self.v.ldtr
+        if index == SEG_TR:
+            return self.v.tr
         return self.real.seg(index)
 
     def set_seg(self, index: int, cache: SegCache) -> None:
@@ -120,11 +145,16 @@ class VirtualCpu:
             self.real.set_seg(SEG_CS, self.real_cs(cache, self.v.cpl))
         elif index == SEG_GDT:
             self.v.gdtr = (cache.base, cache.limit)
-            self.real.set_seg(SEG_GDT, SegCache(0, self.shadow_gdt, cache.limit, 0))
+            self.real.set_seg(SEG_GDT, self.real_gdtr())
         elif index == SEG_LDT:
             self.v.ldtr = cache
-            self.real.set_seg(SEG_LDT, SegCache(cache.selector, self.shadow_ldt, cache.limit,
-                                                cache.flags))
+            self.real.set_seg(SEG_LDT, self.real_ldtr())
+        elif index == SEG_TR:
+            # the real TR names a monitor TSS whose inner stacks are null: a ring-3 call
+            # through a guest gate to an inner ring faults #TS instead of entering the
+            # guest kernel untranslated (the monitor then emulates the call)
+            self.v.tr = cache
+            self.real.set_seg(SEG_TR, SegCache(cache.selector, self.trap_tss, 0x67, TRAP_TSS_FLAGS))
         else:
             self.real.set_seg(index, cache)
 

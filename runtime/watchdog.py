@@ -1,12 +1,14 @@
 """Getting control back from unicorn on wall-clock deadlines (real-time mode).
 
 A Python thread sleeps until the next device deadline (or the run's wall
-limit) and then asks the engine to stop. ctypes releases the GIL during
-``emu_start``, so the thread runs while the guest does. A stop request
-issued between two ``emu_start`` calls is lost (measured), so the thread
-repeats it every ``RETRY_S`` until the run loop acknowledges it with
-:meth:`Watchdog.arm`. Cost measured in the notes: 15-34 us per stop, under
-1 % of throughput at 1 kHz.
+limit) and then asks for a stop. ctypes releases the GIL during
+``emu_start``, so the thread runs while the guest does. It does not call
+``uc.emu_stop`` itself: a stop requested from another thread can leave the
+guest EIP stale, so that instructions run twice (measured with a guest
+printing while the PIT runs); instead ``request_stop`` raises a flag the
+native block hook honours at the next block start (see ``_hooks.c``). The
+thread repeats the request every ``RETRY_S`` until the run loop
+acknowledges it with :meth:`Watchdog.arm`.
 """
 
 from __future__ import annotations
@@ -14,16 +16,16 @@ from __future__ import annotations
 import threading
 import time
 
-from unicorn import Uc
+from collections.abc import Callable
 
 RETRY_S = 0.0005
 
 
 class Watchdog:
-    """Stops ``uc`` when the wall clock passes the armed deadline."""
+    """Calls ``request_stop`` when the wall clock passes the armed deadline."""
 
-    def __init__(self, uc: Uc) -> None:
-        self.uc = uc
+    def __init__(self, request_stop: Callable[[], None]) -> None:
+        self.request_stop = request_stop
         self._cond = threading.Condition()
         self._deadline: float | None = None
         self._generation = 0
@@ -64,5 +66,5 @@ class Watchdog:
                 self._fired_generation = gen
                 self.stops += 1
                 while gen == self._generation and not self._closed:
-                    self.uc.emu_stop()
+                    self.request_stop()
                     self._cond.wait(RETRY_S)

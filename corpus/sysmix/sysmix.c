@@ -68,6 +68,8 @@
 #define SYS_IOPL  3
 #define SYS_TSD   4
 
+#define IF_IOPL (EFL_IF | EFL_IOPL)
+#define ARITH   (EFL_CF | EFL_PF | EFL_AF | EFL_ZF | EFL_SF | EFL_OF)
 #define CR4_DE  (1u << 3)
 #define CR4_PSE (1u << 4)
 #define CR4_TSD (1u << 2)
@@ -688,9 +690,9 @@ __attribute__((noreturn)) static void user_a(void)
 
     PROBE("hlt", "hlt", NOIN);
     PROBE("mov eax, cr0", "movl %%cr0, %%eax", NOIN);
-    PROBE("mov cr3, eax", "xorl %%eax, %%eax\n\tmovl %%eax, %%cr3", NOIN);
+    PROBE("mov cr3, ecx", "movl %%ecx, %%cr3", "c"(0));
     PROBE("clts", "clts", NOIN);
-    PROBE("lmsw", "movl $1, %%eax\n\tlmsw %%ax", NOIN);
+    PROBE("lmsw", "lmsw %%cx", "c"(1));
     PROBE("lgdt", "lgdt u_dtr", NOIN);
     PROBE("lidt", "lidt u_dtr", NOIN);
     PROBE("ltr 0x48", "ltr %%cx", "c"(0x48));
@@ -703,7 +705,8 @@ __attribute__((noreturn)) static void user_a(void)
     fp_bad.sel = 0x17;
     PROBE("lds x-only 0x17", "lds fp_bad, %%eax", NOIN);
     fp_code.sel = 0x1b;
-    PROBE("lss code 0x1b", "movl %%esp, fp_code\n\tlss fp_code, %%esp", NOIN);
+    __asm__ volatile("movl %%esp, fp_code" ::: "memory");   /* harmless if it loaded */
+    PROBE("lss code 0x1b", "lss fp_code, %%esp", NOIN);
     PROBE("lcall 0x30 (DPL 0)", "lcall $0x30, $0", NOIN);
 
     fault_hits = 0;
@@ -1137,7 +1140,7 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
 
     /* ------------------------------------------------------------ eflags */
     putln("-- pushf/popf/cli/sti/iret at ring 0 (PIC masked)");
-    printf("eflags now %p\n", read_eflags());
+    printf("eflags now %p (arithmetic flags masked)\n", read_eflags() & ~ARITH);
     v = popf_probe(0x202);
     w = popf_probe(0x3002);
     x = popf_probe(0x1202 | 0x8d5);
@@ -1282,10 +1285,10 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
 
     print_segres("ring 3", &ur.seg, 0x23, SEL_DSEG, 0x07);
     print_far("ring 3", SEL_U38, 0x1b, &ur.far);
-    printf("ring 3 lcall gate 0x43: target cs 0x%04x ss 0x%04x esp %s, eflags %p, cr0 %p, "
+    printf("ring 3 lcall gate 0x43: target cs 0x%04x ss 0x%04x esp %s, IF|IOPL %p, cr0 %p, "
            "CMOS D 0x%02x\n",
            gate_rec[1], gate_rec[2], gate_rec[0] == KSTACK_TOP - 28 ? "= esp0 - 28" : "WRONG",
-           gate_rec[12], gate_rec[10], gate_rec[11]);
+           gate_rec[12] & IF_IOPL, gate_rec[10], gate_rec[11]);
     printf("  inner stack: ret %s cs 0x%04x, params %p %p %p, old esp %s, old ss 0x%04x\n",
            gate_rec[3] == ur.gate.ret ? "ok" : "WRONG", gate_rec[4] & 0xffff, gate_rec[5],
            gate_rec[6], gate_rec[7], gate_rec[8] == ur.gate.e0 - 12 ? "ok" : "WRONG",
@@ -1301,7 +1304,8 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
           "inner stack: eip, cs, 3 copied parameters, esp, ss");
     check(ur.gate.cs_after == 0x1b && ur.gate.ss_after == 0x23 && ur.gate.ds_after == 0x23 &&
           ur.gate.eax == 0x600df00d && ur.gate.e0 == ur.gate.e1, "lret $12 back to ring 3");
-    printf("ring 3 int $0x80 frame: cs 0x%04x ss 0x%04x eflags %p, %s\n", f_cs, f_ss, f_eflags,
+    printf("ring 3 int $0x80 frame: cs 0x%04x ss 0x%04x IF|IOPL %p, %s\n", f_cs, f_ss,
+           f_eflags & IF_IOPL,
            f_where == KSTACK_TOP ? "on TSS.esp0" : "WRONG STACK");
     check(f_cs == 0x1b && f_ss == 0x23 && f_where == KSTACK_TOP, "system call frame");
     print_event("int $0x41", &ev[0], &ur.int41, 0x2d7);
@@ -1320,14 +1324,17 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
     v = enter_user((uint32_t)user_b, USTACK_TOP, 0x3202);
     cli();
     check_eq("user B exit value", v, 0xb);
-    printf("user B eflags: entry %p, cli %p, sti %p, popf 0 %p, popf 0x202 %p, iret 0x3 %p\n",
-           ur.b_entry, ur.b_cli, ur.b_sti, ur.b_popf0, ur.b_popf1, ur.b_iret);
-    check(ur.b_entry == 0x3202 && ur.b_cli == 0x3002 && ur.b_sti == 0x3202, "cli/sti at CPL 3 IOPL 3");
+    printf("user B eflags: entry %p; IF|IOPL after cli %p, sti %p\n",
+           ur.b_entry, ur.b_cli & IF_IOPL, ur.b_sti & IF_IOPL);
+    printf("user B eflags: popf 0 %p, popf 0x202 %p, iret 0x3 %p\n",
+           ur.b_popf0, ur.b_popf1, ur.b_iret);
+    check(ur.b_entry == 0x3202 && (ur.b_cli & IF_IOPL) == 0x3000 && (ur.b_sti & IF_IOPL) == 0x3200,
+          "cli/sti at CPL 3 IOPL 3");
     check(ur.b_popf0 == 0x3002 && ur.b_popf1 == 0x3202 && ur.b_iret == 0x3003,
           "popf/iret at CPL 3 IOPL 3 change IF, never IOPL");
     check(ur.b_cmos_b == 0x8002 && ur.b_scratch == 0x3c, "in/out at ring 3 with IOPL 3");
-    printf("user B eflags after the kernel set IOPL 0: %p\n", ur.b_iopl0);
-    check(ur.b_iopl0 == 0x202 && nfaults[3] == 2, "hlt faults at IOPL 3, cli faults again at IOPL 0");
+    printf("user B eflags IF|IOPL after the kernel set IOPL 0: %p\n", ur.b_iopl0 & IF_IOPL);
+    check((ur.b_iopl0 & IF_IOPL) == 0x200 && nfaults[3] == 2, "hlt faults at IOPL 3, cli faults again at IOPL 0");
 
     /* ------------------------------------------------------------ lgdt / lidt */
     putln("-- lgdt/lidt: odd addresses, short limits, odd values");
@@ -1494,8 +1501,8 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
     putln("-- final state");
     sgdt(&g1);
     sidt(&i1);
-    printf("cs 0x%04x ds 0x%04x ss 0x%04x tr 0x%04x ldtr 0x%04x cr0 %p eflags %p\n",
-           read_cs(), read_ds(), read_ss(), str(), sldt(), read_cr0(), read_eflags());
+    printf("cs 0x%04x ds 0x%04x ss 0x%04x tr 0x%04x ldtr 0x%04x cr0 %p eflags & ~arith %p\n",
+           read_cs(), read_ds(), read_ss(), str(), sldt(), read_cr0(), read_eflags() & ~ARITH);
     check(g1.base == 0x101000 && i1.base == 0x101800 && read_cr0() == cr0, "tables and cr0 intact");
     lldt(0);
     check_eq("sldt after lldt 0", sldt(), 0);
