@@ -121,7 +121,9 @@ TABLE: dict[int, Rule] = {
     C.X86_INS_LSS: _sensitive("lss", "segment register", ends_unit=True),
     # privileged: trap at ring 1 (or pass through unicorn, for I/O) -> emulated
     C.X86_INS_CLI: Rule("cli", Kind.PRIVILEGED, Handling.INLINE),
-    C.X86_INS_STI: Rule("sti", Kind.PRIVILEGED, Handling.INLINE, ends_unit=True),
+    # sti (and mov/pop ss) hold interrupts for one instruction: the next guest
+    # instruction must follow in the same block, not an exit jump (see bt/scan.py)
+    C.X86_INS_STI: Rule("sti", Kind.PRIVILEGED, Handling.INLINE),
     C.X86_INS_HLT: _privileged("hlt", ends_unit=True),
     C.X86_INS_IN: _privileged("in"),
     C.X86_INS_INSB: _privileged("ins"),
@@ -184,8 +186,7 @@ def _mov(insn: CsInsn) -> Rule:
             # the real selector is the guest's (the monitor loads guest selectors into the
             # real registers, only the CS base and CPL differ): the read is exact in place
             return _sensitive("mov from sreg", "segment register", Handling.INLINE)
-        return _sensitive("mov to sreg", "segment register",
-                          ends_unit=insn.operands[0].reg == C.X86_REG_SS)
+        return _sensitive("mov to sreg", "segment register")
     if any(r in _CONTROL_REGS for r in regs):
         return _privileged("mov crN")
     if any(r in _DEBUG_REGS for r in regs):
@@ -198,7 +199,7 @@ def _push_pop(insn: CsInsn) -> Rule:
     if len(insn.operands) == 1 and regs and regs[0] in _SEGMENT_REGS:
         if insn.id == C.X86_INS_PUSH:  # exact in place, as mov from sreg
             return _sensitive("push sreg", "segment register", Handling.INLINE)
-        return _sensitive("pop sreg", "segment register", ends_unit=regs[0] == C.X86_REG_SS)
+        return _sensitive("pop sreg", "segment register")
     return IDENT
 
 

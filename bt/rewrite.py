@@ -32,7 +32,7 @@ from capstone import x86_const as C
 
 from bt import encode as E
 from bt.classify import Handling, Kind
-from bt.scan import GuestInsn, Stop, Unit
+from bt.scan import GuestInsn, Stop, Unit, holds_interrupts
 from bt.templates import Template, template
 
 #: Fixups: how to recover the guest's registers at a translated address.
@@ -71,6 +71,9 @@ class CalloutSite:
     resume: int
     #: for a slow path in the block's tail: the rel32 (offset) that jumps to it
     patch_site: int = -1
+    #: the instruction runs in the interrupt shadow of the one before (sti, mov ss): the
+    #: shadow ends with it, though the callout leaves unicorn's flag set
+    in_shadow: bool = False
 
 
 @dataclass
@@ -170,9 +173,15 @@ class Rewriter:
         out.put_template(template("entry"), unit.eip, False, (FIX_ENTRY,) * 5,
                          neg_guest=-unit.eip, to_miss=self.layout.miss)
         body = out.here
+        prev: GuestInsn | None = None
         for g in unit.insns:
             start = out.here
+            n_callouts = len(callouts)
             how = self._emit(out, g, exits, callouts)
+            if prev is not None and holds_interrupts(prev):
+                for co in callouts[n_callouts:]:
+                    co.in_shadow = True
+            prev = g
             handling[how] += 1
             notes.append(Annotation(g.eip, bytes(g.insn.bytes), g.text, how, g.rule.name,
                                     start, out.here))

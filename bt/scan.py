@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from capstone import CS_ARCH_X86, CS_MODE_32, Cs, CsInsn
+from capstone import x86_const as C
 
 from bt.classify import Rule, classify
 
@@ -80,6 +81,13 @@ class Unit:
         return self.insns[-1].next_eip if self.insns else self.eip
 
 
+def holds_interrupts(g: GuestInsn) -> bool:
+    """sti, mov ss and pop ss inhibit interrupts until the next instruction has run
+    (SDM vol 3A, 6.8.3): a unit never ends right after one of them."""
+    return g.rule.name == "sti" or (g.rule.name in ("mov to sreg", "pop sreg")
+                                    and g.insn.operands[0].reg == C.X86_REG_SS)
+
+
 class Scanner:
     """Decodes units from guest memory. ``read(linear, n)`` may raise on unreadable memory."""
 
@@ -116,7 +124,7 @@ class Scanner:
         stop = Stop.TOO_MANY
         undecodable = b""
         cur = eip
-        while len(insns) < cap:
+        while len(insns) < cap or (insns and holds_interrupts(insns[-1])):
             linear = (cs_base + cur) & 0xFFFFFFFF
             try:
                 insn = self._decode(linear, cur)
@@ -139,7 +147,8 @@ class Scanner:
             if g.rule.ends_unit:
                 stop = Stop.BRANCH
                 break
-            if ((cs_base + cur) & 0xFFFFFFFF) & ~(PAGE - 1) != linear & ~(PAGE - 1):
+            if ((cs_base + cur) & 0xFFFFFFFF) & ~(PAGE - 1) != linear & ~(PAGE - 1) \
+                    and not holds_interrupts(g):
                 stop = Stop.PAGE_END
                 break
         return Unit(cs_base, eip, insns, stop, frozenset(pages), undecodable)

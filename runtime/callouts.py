@@ -161,7 +161,7 @@ def _processor(mon: Monitor, next_eip: int) -> segments.Processor:
 
 
 def _commit(mon: Monitor, p: segments.Processor, before: list[SegCache], cpl: int,
-            transfer: bool) -> None:
+            transfer: bool, hold_interrupts: bool = False) -> None:
     """Apply an operation's result to the virtual CPU (the blob is loaded)."""
     vcpu = mon.vcpu
     for i in (SEG_ES, SEG_DS, SEG_FS, SEG_GS):
@@ -169,6 +169,8 @@ def _commit(mon: Monitor, p: segments.Processor, before: list[SegCache], cpl: in
             vcpu.set_seg(i, p.segs[i])
     if transfer or p.segs[SEG_SS] != before[SEG_SS] or p.cpl != cpl:
         vcpu.load_code_and_stack(p.segs[SEG_CS], p.segs[SEG_SS], p.cpl)
+    if hold_interrupts:  # mov ss / pop ss (SDM vol 3A, 6.8.3)
+        mon.cpu.hold_interrupts()
     mon.cpu.store()
     mon.cpu.set_reg(X.UC_X86_REG_ESP, p.esp)
     vcpu.set_reg(X.UC_X86_REG_EFLAGS, p.eflags)
@@ -235,7 +237,7 @@ def load_sreg(mon: Monitor, co: CalloutSite) -> bool:
     segments.load_segment(p, seg, selector)
     if is_pop:
         p.esp = (p.esp + size) & MASK32
-    _commit(mon, p, before, cpl, transfer=False)
+    _commit(mon, p, before, cpl, transfer=False, hold_interrupts=seg == SEG_SS)
     return False
 
 
@@ -623,7 +625,7 @@ def user_far_transfer(mon: Monitor, eip: int) -> bool:
     mon.cpu.clear_exception_in_flight()
     mon.cpu.store()
     co = CalloutSite(g.rule.name, g, eip, g.next_eip, -1, -1)
-    mon.counter.after_run(eip, faulted=True)
+    mon.counter.after_run(mon._pc(eip), faulted=True)
     mon.counter.insns += 1  # the far transfer retires here
     try:
         HANDLERS[g.rule.name](mon, co)

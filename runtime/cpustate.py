@@ -226,6 +226,14 @@ class CpuState:
         """True right after sti or mov ss: interrupts are held for one instruction."""
         return bool(self.hflags & HF_INHIBIT_IRQ)
 
+    def hold_interrupts(self) -> None:
+        """Start an interrupt shadow, as mov ss / pop ss do (the next block is cut to one
+        instruction and clears it)."""
+        self._put32(self.off.hflags, self.hflags | HF_INHIBIT_IRQ)
+
+    def end_interrupt_shadow(self) -> None:
+        self._put32(self.off.hflags, self.hflags & ~HF_INHIBIT_IRQ)
+
     def load_code_and_stack(self, cs: SegCache, ss: SegCache, cpl: int) -> None:
         """Load CS and SS caches and the CPL together, as a privilege change does.
 

@@ -113,7 +113,7 @@ class Machine:
         self.cpu = CpuState(self.uc)
         self.mem = GuestMemory(self._read_phys, self.uc.mem_write, self.ram_size, self._paging_regs)
         self.delivery = InterruptDelivery(self.uc, self.cpu, self.mem)
-        self.counter = InstructionCounter(self.uc, self._read_code)
+        self.counter = InstructionCounter(self.uc, self.read_linear)
         self.clock: Clock = (InsnClock(lambda: self.counter.insns) if config.deterministic
                              else RealClock())
         self.bus, self.pic, self.uart = standard_pc(
@@ -135,6 +135,11 @@ class Machine:
         self.uc.hook_add(UC_HOOK_INTR, self._on_intr)
         self.uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
         self.uc.hook_add(UC_HOOK_INSN, self._on_out, None, 1, 0, X.UC_X86_INS_OUT)
+
+    def _pc(self, eip: int) -> int:
+        """The linear address of ``eip`` (unicorn's hooks and the clock's blocks use these)."""
+        self.cpu.load()
+        return (self.cpu.seg(SEG_CS).base + eip) & 0xFFFFFFFF
 
     def _request_stop(self) -> None:
         """From the watchdog thread: stop at the next block start (see runtime/watchdog.py)."""
@@ -225,7 +230,7 @@ class Machine:
         eip = self.cpu.reg(X.UC_X86_REG_EIP)
         self.cpu.load()
         software = self.cpu.exception_is_int
-        self.counter.after_run(eip, faulted=True, software_int=software)
+        self.counter.after_run(self._pc(eip), faulted=True, software_int=software)
         if software:
             length = 1 if vector in (Vector.BP, Vector.OF) else 2
             self.stats.software_ints[vector] = self.stats.software_ints.get(vector, 0) + 1
@@ -320,13 +325,16 @@ class Machine:
         if not self._insn_clock or self.counter.exact:
             return None
         charged = s.insns
-        if self.cpu.reg(X.UC_X86_REG_EIP) == s.block_start:  # first of its block: synced
+        self.cpu.load()
+        cs_base = self.cpu.seg(SEG_CS).base  # hooks see linear addresses (CS base + EIP)
+        if self.cpu.reg(X.UC_X86_REG_EIP) + cs_base == s.block_start:  # first of its block
             s.insns = charged - s.block_insns + 1
             return charged
         eip, _ = self._io_insn(port)
-        if s.block_start <= eip < s.block_start + s.block_size:
+        linear = (eip + cs_base) & 0xFFFFFFFF
+        if s.block_start <= linear < s.block_start + s.block_size:
             offs = self.counter.offsets(s.block_start, s.block_size)
-            s.insns = charged - s.block_insns + sum(1 for o in offs if s.block_start + o <= eip)
+            s.insns = charged - s.block_insns + sum(1 for o in offs if s.block_start + o <= linear)
         return charged
 
     def _clock_back(self, charged: int | None) -> None:
@@ -533,7 +541,7 @@ class Machine:
                 self._after_error(err)
             eip = uc.reg_read(X.UC_X86_REG_EIP)
             stopped = self.counter.stopped
-            self.counter.after_run(eip, faulted=False)
+            self.counter.after_run(self._pc(eip), faulted=False)
             if self._hook_error is not None:
                 raise self._hook_error
             if self._pending_stop is not None:
@@ -566,7 +574,7 @@ class Machine:
         """emu_start failed: #UD is the guest's to handle, the rest ends the run."""
         eip = self.uc.reg_read(X.UC_X86_REG_EIP)
         if err.errno == UC_ERR_INSN_INVALID:
-            self.counter.after_run(eip, faulted=True)
+            self.counter.after_run(self._pc(eip), faulted=True)
             self.stats.exceptions["#UD"] = self.stats.exceptions.get("#UD", 0) + 1
             self._deliver(Event(Vector.UD, eip, None, eip))
             return

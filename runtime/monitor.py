@@ -70,6 +70,7 @@ from runtime.x86 import (
     CR0_PG,
     CR0_TS,
     CR0_WP,
+    CR4_TSD,
     ERROR_CODE_VECTORS,
     PF_W,
     Vector,
@@ -79,6 +80,7 @@ from runtime.x86 import (
 #: the software interrupt translated code uses for callouts and exits
 CALLOUT_VECTOR = 0xF1
 CR4_OSFXSR = 1 << 9
+CR4_PCE = 1 << 8
 MASK32 = 0xFFFFFFFF
 
 
@@ -256,6 +258,10 @@ class Monitor(Machine):
         want = CR0_PG | CR0_WP | CR0_PE | CR0_ET | low
         if self.uc.reg_read(X.UC_X86_REG_CR0) != want:
             self.uc.reg_write(X.UC_X86_REG_CR0, want)
+        # CR4: OSFXSR for xmm6/xmm7; the guest's TSD and PCE (rdtsc/rdpmc at ring 3)
+        want4 = CR4_OSFXSR | (self.vcpu.v.cr[4] & (CR4_TSD | CR4_PCE))
+        if self.uc.reg_read(X.UC_X86_REG_CR4) != want4:
+            self.uc.reg_write(X.UC_X86_REG_CR4, want4)
 
     def _sync_shadow_tables(self) -> None:
         """Before guest user code runs: use the guest's GDT/LDT as they are, or their
@@ -318,7 +324,6 @@ class Monitor(Machine):
         cpu.store()
         self._sync_shadow_tables()
         self.uc.reg_write(X.UC_X86_REG_CR3, self.space.cr3)
-        self.uc.reg_write(X.UC_X86_REG_CR4, CR4_OSFXSR)
         self._sync_real_cr0()
         self.vcpu.set_reg(X.UC_X86_REG_EFLAGS, cpu.reg(X.UC_X86_REG_EFLAGS))
         self.write_vcpu_page()
@@ -378,6 +383,10 @@ class Monitor(Machine):
         if site is not None:
             block, co = site
             self.mstats.callouts[co.handler] += 1
+            if co.in_shadow:  # the shadow of sti / mov ss ends with this instruction
+                self.cpu.load()
+                self.cpu.end_interrupt_shadow()
+                self.cpu.store()
             self._run_handler(block, co)
             return
         ex = self.tc.exits.get(eip)
@@ -530,10 +539,10 @@ class Monitor(Machine):
         if vector == Vector.PF and not cpu.exception_is_int:
             cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
             if self._hidden_fault(cr2, err or 0):
-                self.counter.after_run(eip, faulted=True)
+                self.counter.after_run(self._pc(eip), faulted=True)
                 return
             if self._accessed_bit(cr2):
-                self.counter.after_run(eip, faulted=True)
+                self.counter.after_run(self._pc(eip), faulted=True)
                 return
             self._outside_ram(cr2, err or 0)
         if (vector in (Vector.GP, Vector.NP, Vector.TS) and not cpu.exception_is_int

@@ -99,8 +99,9 @@ def test_ident_and_control_flow(code: bytes, kind: Kind) -> None:
 
 
 def test_control_flow_and_traps_end_the_unit() -> None:
-    for code in (b"\xc3", b"\xeb\x00", b"\x74\x00", b"\xcd\x80", b"\xcf", b"\xf4", b"\xfb",
-                 b"\x8e\xd0", b"\x17"):
+    for code in (b"\xc3", b"\xeb\x00", b"\x74\x00", b"\xcd\x80", b"\xcf", b"\xf4"):
         assert rule_of(code).ends_unit, code.hex()
-    for code in (b"\x01\xd8", b"\x9c", b"\xfa", b"\x8e\xd8"):
+    # sti, mov ss and pop ss hold interrupts for one instruction: the scanner keeps the
+    # next instruction in the same unit (tests/test_translate.py), so they do not end it
+    for code in (b"\x01\xd8", b"\x9c", b"\xfa", b"\x8e\xd8", b"\xfb", b"\x8e\xd0", b"\x17"):
         assert not rule_of(code).ends_unit, code.hex()
