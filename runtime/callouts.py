@@ -478,7 +478,7 @@ def _port_and_size(mon: Monitor, insn: CsInsn) -> tuple[int, int, int]:
 
 def _after_io(mon: Monitor) -> None:
     if mon.pic.pending():
-        mon.uc.emu_stop()
+        mon._request_stop()
     else:
         mon._retarget()
 

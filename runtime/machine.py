@@ -142,7 +142,13 @@ class Machine:
         return (self.cpu.seg(SEG_CS).base + eip) & 0xFFFFFFFF
 
     def _request_stop(self) -> None:
-        """From the watchdog thread: stop at the next block start (see runtime/watchdog.py)."""
+        """Stop at the next block start, through the native block hook.
+
+        From the watchdog thread, and from I/O hooks: ``uc.emu_stop()`` there
+        lets unicorn end the block without restoring its EIP, so the guest
+        would re-run instructions (measured: an OUT after a PIC unmask ran
+        twice); a stop requested at a block start leaves EIP exact.
+        """
         self.counter.state.async_stop = 1
 
     # --- memory helpers ------------------------------------------------------------
@@ -363,7 +369,7 @@ class Machine:
             value = self.bus.read(port, size)
             self._clock_back(charged)
             if self.pic.pending():
-                uc.emu_stop()
+                self._request_stop()  # not uc.emu_stop(): see _request_stop
             else:
                 self._retarget()
             return value
@@ -385,7 +391,7 @@ class Machine:
             if self._exit_value is not None and self._exit_at is None:
                 self._exit_at = self._exact_stop_after_io(port)
             if self.pic.pending():
-                uc.emu_stop()
+                self._request_stop()  # not uc.emu_stop(): see _request_stop
             else:
                 self._retarget()
         except BaseException as exc:  # noqa: BLE001
