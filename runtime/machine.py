@@ -43,14 +43,14 @@ from unicorn import (
 from unicorn import x86_const as X
 
 from runtime.clock import Clock, InsnClock, RealClock
-from runtime.cpustate import SEG_CS, SEG_TR, CpuState, SegCache
+from runtime.cpustate import SEG_CS, SEG_GDT, SEG_IDT, SEG_LDT, SEG_TR, CpuState, SegCache
 from runtime.delivery import Event, InterruptDelivery, TripleFault, Unsupported
 from runtime.devices import standard_pc
 from runtime.icount import NO_LIMIT, STOP_ASYNC, STOP_COUNT, STOP_IF, InstructionCounter
 from runtime.loader import BootState
 from runtime.paging import GuestMemory, PageFault, PhysicalAccessError
 from runtime.report import OUTCOMES, Outcome, RunResult
-from runtime.x86 import CR0_PG, ERROR_CODE_VECTORS, IF, IOPL_SHIFT, Descriptor, Vector, vector_name
+from runtime.x86 import ERROR_CODE_VECTORS, IF, IOPL_SHIFT, Descriptor, Vector, vector_name
 
 MIB = 1 << 20
 
@@ -123,7 +123,10 @@ class Machine:
         self._exit_at: tuple[object, int, int] | None = None
         self._io_fault: tuple[object, int] | None = None
         self._insn_clock = isinstance(self.clock, InsnClock)
-        self._io_insn_cache: dict[tuple[int, int], tuple[int, int, bytes]] = {}
+        self._io_blocks: dict[tuple[int, int], tuple[bytes, list[tuple[int, int, bool]]]] = {}
+        self._io_mark = -1
+        self._io_rank = 0
+        self._io_here: tuple[int, int] | None = None
         self._armed_deadline_ns = NO_LIMIT
         self._pending_stop: _Stop | None = None
         self._hook_error: BaseException | None = None
@@ -166,14 +169,6 @@ class Machine:
         self.cpu.load()
         base = self.cpu.seg(SEG_CS).base
         return self.mem.read((base + eip) & 0xFFFFFFFF, size)
-
-    def _read_code_fast(self, eip: int, size: int) -> bytes:
-        """``_read_code`` for a caller that just loaded the blob: flat physical when the guest
-        has paging off and a zero CS base (the common case), else the full walk."""
-        cpu = self.cpu
-        if not cpu.cr(0) & CR0_PG and not cpu.seg(SEG_CS).base:
-            return bytes(self.uc.mem_read(eip, size))
-        return self._read_code(eip, size)
 
     def read_linear(self, linear: int, n: int) -> bytes:
         """Guest linear memory through the guest's page tables, as a supervisor access."""
@@ -281,42 +276,59 @@ class Machine:
     def _io_insn(self, port: int) -> tuple[int, int]:
         """(EIP, length) of the IN/OUT whose hook is running.
 
-        Unicorn does not always sync EIP before an I/O hook: it may still hold
-        the start of the unicorn block (measured: ``mov eax, [esp+4]; out 0xf4,
-        eax`` reports the mov). The instruction is the first I/O instruction
-        for ``port`` from there on.
+        Unicorn does not always sync EIP before an I/O hook in a block: it may
+        still hold the start of the block, or an older value (measured: ``mov
+        eax, [esp+4]; out 0xf4, eax`` reports the mov). With the per-instruction
+        hook installed EIP is exact; otherwise the instruction is found by its
+        rank: the n-th I/O hook since the block hook ran is the block's n-th
+        I/O instruction (a rep ins/outs calls the hook once per element).
         """
-        eip = self.cpu.reg(X.UC_X86_REG_EIP)
-        key = (eip, port)
-        cached = self._io_insn_cache.get(key)
-        if cached is not None:  # still the same instruction there (code may be rewritten)
-            addr, size, code = cached
-            try:
-                if self._read_code_fast(addr, size) == code:
-                    return addr, size
-            except (PageFault, PhysicalAccessError, UcError):
-                pass
-        addr, size = self._find_io_insn(eip, port)
-        try:
-            self._io_insn_cache[key] = (addr, size, self._read_code(addr, size))
-        except (PageFault, PhysicalAccessError):
-            pass
-        return addr, size
+        if self._io_here is not None:  # asked again within the same hook call
+            return self._io_here
+        self._io_here = self._locate_io_insn()
+        return self._io_here
 
-    def _find_io_insn(self, eip: int, port: int) -> tuple[int, int]:
+    def _locate_io_insn(self) -> tuple[int, int]:
+        eip = self.cpu.reg(X.UC_X86_REG_EIP)
+        s = self.counter.state
+        if self.counter.exact:
+            return eip, self._insn_length(eip)
+        if s.blocks != self._io_mark:
+            self._io_mark, self._io_rank = s.blocks, 0
+        self.cpu.load()
+        cs_base = self.cpu.seg(SEG_CS).base
+        found = self._block_io(s.block_start, s.block_size)
+        if self._io_rank < len(found):
+            linear, size, repeats = found[self._io_rank]
+            if not repeats:
+                self._io_rank += 1
+            return (linear - cs_base) & 0xFFFFFFFF, size
+        return eip, self._insn_length(eip)
+
+    def _block_io(self, start: int, size: int) -> list[tuple[int, int, bool]]:
+        """The I/O instructions of the unicorn block at linear ``start`` (cached while its
+        bytes stay the same): (linear address, length, repeated string instruction)."""
         try:
-            code = self._read_code(eip, 64)
+            code = self.read_linear(start, size)
         except (PageFault, PhysicalAccessError):
-            return eip, 1
-        for addr, size, mnemonic, op_str in list(_CS.disasm_lite(code, eip)):
+            return []
+        cached = self._io_blocks.get((start, size))
+        if cached is not None and cached[0] == code:
+            return cached[1]
+        found = []
+        for addr, length, mnemonic, _ in _CS.disasm_lite(code, start):
             if mnemonic in _PORT_IO:
-                ops = [o.strip() for o in op_str.split(",")]
-                where = ops[0] if mnemonic == "out" else ops[-1]
-                if where == "dx" or int(where, 0) == port:
-                    return addr, size
-            elif mnemonic in _STRING_IO:
-                return addr, size
-        return eip, 1
+                found.append((addr, length, False))
+            elif mnemonic in _STRING_IO or mnemonic.split(" ")[-1] in _STRING_IO:
+                found.append((addr, length, mnemonic.startswith("rep")))
+        self._io_blocks[(start, size)] = (code, found)
+        return found
+
+    def _insn_length(self, eip: int) -> int:
+        try:
+            return next(_CS.disasm_lite(self._read_code(eip, 15), eip, 1))[1]
+        except (PageFault, PhysicalAccessError, StopIteration):
+            return 1
 
     def _clock_to_io(self, port: int) -> int | None:
         """In deterministic mode, let devices see the exact count at the I/O instruction.
@@ -331,13 +343,8 @@ class Machine:
         if not self._insn_clock or self.counter.exact:
             return None
         charged = s.insns
-        self.cpu.load()
-        cs_base = self.cpu.seg(SEG_CS).base  # hooks see linear addresses (CS base + EIP)
-        if self.cpu.reg(X.UC_X86_REG_EIP) + cs_base == s.block_start:  # first of its block
-            s.insns = charged - s.block_insns + 1
-            return charged
-        eip, _ = self._io_insn(port)
-        linear = (eip + cs_base) & 0xFFFFFFFF
+        eip, _ = self._io_insn(port)  # loads the blob
+        linear = (eip + self.cpu.seg(SEG_CS).base) & 0xFFFFFFFF  # hooks see linear addresses
         if s.block_start <= linear < s.block_start + s.block_size:
             offs = self.counter.offsets(s.block_start, s.block_size)
             s.insns = charged - s.block_insns + sum(1 for o in offs if s.block_start + o <= linear)
@@ -361,6 +368,7 @@ class Machine:
     def _on_in(self, uc: Uc, port: int, size: int, _data: object) -> int:
         if self._io_fault is not None:  # after a denied I/O in this block: see _on_intr
             return 0
+        self._io_here = None
         try:
             if not self._io_allowed(port, size):
                 self._deny_io(port)
@@ -381,6 +389,7 @@ class Machine:
     def _on_out(self, uc: Uc, port: int, size: int, value: int, _data: object) -> None:
         if self._io_fault is not None:  # after a denied I/O in this block: see _on_intr
             return
+        self._io_here = None
         try:
             if not self._io_allowed(port, size):
                 self._deny_io(port)
@@ -603,7 +612,25 @@ class Machine:
         regs = {n: r(getattr(X, f"UC_X86_REG_{n.upper()}")) for n in names}
         self.cpu.load()
         regs["cpl"] = self.cpu.cpl
+        self._table_registers(regs)
         return regs
+
+    def _table_registers(self, regs: dict[str, int]) -> None:
+        cpu = self.cpu
+        gdt, idt = cpu.seg(SEG_GDT), cpu.seg(SEG_IDT)
+        regs.update(gdtr_base=gdt.base, gdtr_limit=gdt.limit, idtr_base=idt.base,
+                    idtr_limit=idt.limit, ldtr=cpu.seg(SEG_LDT).selector,
+                    tr=self._task_register().selector)
+
+    def ram_digest(self) -> str:
+        """SHA-256 of guest RAM (for equivalence checks between runs)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        chunk = 16 << 20
+        for start in range(0, self.ram_size, chunk):
+            h.update(self.uc.mem_read(start, min(chunk, self.ram_size - start)))
+        return h.hexdigest()
 
     def _result(self, outcome: Outcome, message: str, elapsed: float) -> RunResult:
         if outcome is Outcome.GUEST_EXIT:

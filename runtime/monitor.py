@@ -154,6 +154,8 @@ class Monitor(Machine):
         self._gdt_image = b""
         self._ldt_image = b""
         self.last_block: Block | None = None
+        #: linear addresses of guest user code the monitor saw trap (direct execution)
+        self.user_eips: set[int] = set()
 
     # --- guest memory, as the guest sees it ---------------------------------------------------
     def _read_linear(self, linear: int, n: int) -> bytes:
@@ -190,6 +192,8 @@ class Monitor(Machine):
     def _block(self, eip: int) -> Block:
         """The translation of guest ``eip`` in the current code segment (translating it now)."""
         base = self.vcpu.v.cs.base
+        if self.vcpu.v.cpl == 3:  # never by design: user code runs direct
+            self.mstats.user_blocks_translated += 1
         block = self.tc.lookup(base, eip)
         if block is None:
             block = self.tc.translate(base, eip)
@@ -535,6 +539,8 @@ class Monitor(Machine):
     def _user_exception(self, vector: int, eip: int) -> None:
         """An exception or int n in guest user code (real = virtual state; the blob is loaded)."""
         cpu = self.cpu
+        if len(self.user_eips) < 4096:
+            self.user_eips.add((cpu.seg(SEG_CS).base + eip) & MASK32)
         err = cpu.error_code if vector in ERROR_CODE_VECTORS else None
         if vector == Vector.PF and not cpu.exception_is_int:
             cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
@@ -576,6 +582,8 @@ class Monitor(Machine):
         for n in (0, 2, 3, 4):
             regs[f"cr{n}"] = v.cr[n]
         regs["cpl"] = v.cpl
+        regs.update(gdtr_base=v.gdtr[0], gdtr_limit=v.gdtr[1], ldtr=v.ldtr.selector,
+                    tr=v.tr.selector)
         return regs
 
     def _result(self, outcome: Outcome, message: str, elapsed: float) -> RunResult:

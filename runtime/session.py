@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from runtime.errors import GuestLoadError
-from runtime.loader import load_guest
+from runtime.loader import BootState, load_guest
 from runtime.machine import MIB, Machine, MachineConfig
 from runtime.monitor_space import MAX_GUEST_RAM
 from runtime.report import RunResult
@@ -34,6 +34,12 @@ class RunOptions:
 
 def run_file(path: str, options: RunOptions | None = None) -> RunResult:
     """Run the guest at ``path``; raises GuestLoadError for a file that cannot be loaded."""
+    machine, state = prepare(path, options)
+    return machine.run(state)
+
+
+def prepare(path: str, options: RunOptions | None = None) -> tuple[Machine, BootState]:
+    """The machine (bare or monitored) with the guest loaded, ready to ``run``."""
     opts = options or RunOptions()
     config = MachineConfig(mem_mib=opts.mem_mib, deterministic=opts.deterministic,
                            max_insns=opts.max_insns, timeout_s=opts.timeout_s,
@@ -49,4 +55,4 @@ def run_file(path: str, options: RunOptions | None = None) -> RunResult:
         machine = Monitor(config)
     state = load_guest(path, machine.uc.mem_write, opts.mem_mib * MIB, cmdline=opts.cmdline or "",
                        modules=opts.modules, load_addr=opts.load_addr, entry=opts.entry)
-    return machine.run(state)
+    return machine, state

@@ -1,4 +1,4 @@
-"""Tiny protected-mode test guests assembled with keystone, run on the bare machine.
+"""Tiny protected-mode test guests assembled with keystone, run on the bare machine or under the monitor.
 
 Each scenario gets a GDT, an IDT and a TSS written straight into guest RAM
 (the layout below), its code at CODE, and the machine boots it at ring 0.
@@ -15,6 +15,7 @@ from keystone import KS_ARCH_X86, KS_MODE_32, Ks
 
 from runtime.loader import BootState
 from runtime.machine import Machine, MachineConfig
+from runtime.monitor import Monitor
 from runtime.report import RunResult
 
 GDT, IDT, TSS, RESULT, CODE = 0x1000, 0x2000, 0x3000, 0x5000, 0x100000
@@ -65,9 +66,11 @@ class Scenario:
         return CODE + len(asm(PROLOGUE + self.main[:cut], CODE))
 
     def run(self, *, max_insns: int | None = 100_000, deterministic: bool = True,
-            timeout_s: float | None = None) -> tuple[Machine, RunResult]:
-        m = Machine(MachineConfig(mem_mib=16, deterministic=deterministic, max_insns=max_insns,
-                                  timeout_s=timeout_s))
+            timeout_s: float | None = None, monitor: bool = False) -> tuple[Machine, RunResult]:
+        """Run natively, or under the monitor (``monitor=True``: kernel code translated)."""
+        config = MachineConfig(mem_mib=16, deterministic=deterministic, max_insns=max_insns,
+                               timeout_s=timeout_s)
+        m = Monitor(config) if monitor else Machine(config)
         w = m.uc.mem_write
         gdt = [seg_desc(0, 0, 0, 0), seg_desc(0, 0xFFFFF, 0x9A), seg_desc(0, 0xFFFFF, 0x92),
                seg_desc(0, 0xFFFFF, 0xFA), seg_desc(0, 0xFFFFF, 0xF2),
