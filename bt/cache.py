@@ -25,8 +25,12 @@ from typing import Protocol
 from bt.rewrite import Annotation, CalloutSite, MapEntry, Rewriter
 from bt.scan import Scanner, Stop
 
-TABLE_BITS = 16
-TABLE_SLOTS = 1 << TABLE_BITS
+SLOTS = 1 << 16  # entries in each level of the lookup table
+
+
+def l1_index(eip: int) -> int:
+    """The first-level slot translated code computes (``bswap ecx; movzx ecx, cx``)."""
+    return ((eip >> 24) & 0xFF) | (((eip >> 16) & 0xFF) << 8)
 
 
 class CodeMemory(Protocol):
@@ -127,12 +131,16 @@ class TranslationCache:
     """Blocks in the region [start, end) of monitor memory."""
 
     def __init__(self, memory: CodeMemory, start: int, end: int, scanner: Scanner,
-                 rewriter: Rewriter, table: int, miss: int) -> None:
+                 rewriter: Rewriter, table: int, miss: int, miss_l2: int,
+                 l2_pool: list[int]) -> None:
         self.memory = memory
         self.start, self.end = start, end
         self.scanner = scanner
         self.rewriter = rewriter
         self.table, self.miss = table, miss
+        self.miss_l2 = miss_l2
+        self.l2_pool = l2_pool
+        self.memory.write(miss_l2, struct.pack("<I", miss) * SLOTS)
         self.stats = TranslatorStats()
         self.generation = 0  # bumped by every flush
         self._reset()
@@ -145,7 +153,8 @@ class TranslationCache:
         self.pages: dict[int, set[Block]] = {}
         self.callouts: dict[int, tuple[Block, CalloutSite]] = {}
         self.exits: dict[int, Exit] = {}
-        self._slots: dict[int, Block] = {}
+        self._slots: dict[int, Block] = {}  # guest EIP -> block installed in the table
+        self._l2: dict[int, int] = {}  # first-level slot -> its second-level table
         self.table_cs_base = 0
 
     # --- finding blocks -------------------------------------------------------------------------
@@ -240,18 +249,35 @@ class TranslationCache:
 
     # --- the lookup table -------------------------------------------------------------------------
     def install_lookup(self, block: Block) -> None:
-        """Make ret/indirect branches to ``block.guest_eip`` enter it without the monitor."""
+        """Make ret/indirect branches to ``block.guest_eip`` enter it without the monitor.
+
+        The table is exact (no tag to compare, so no flags touched and no
+        block split at the destination): first level by the guest EIP's high
+        half, second level by its low half. Second levels come from a small
+        pool; when it runs dry the whole table is emptied and refilled by
+        misses.
+        """
         if block.cs_base != self.table_cs_base:
             self.clear_lookup(block.cs_base)
-        slot = block.guest_eip & (TABLE_SLOTS - 1)
-        self._slots[slot] = block
-        self.memory.write(self.table + 4 * slot, struct.pack("<I", block.addr))
+        eip = block.guest_eip
+        hi = l1_index(eip)
+        l2 = self._l2.get(hi)
+        if l2 is None:
+            if len(self._l2) == len(self.l2_pool):
+                self.clear_lookup(block.cs_base)
+            l2 = self.l2_pool[len(self._l2)]
+            self.memory.write(l2, struct.pack("<I", self.miss) * SLOTS)
+            self._l2[hi] = l2
+            self.memory.write(self.table + 4 * hi, struct.pack("<I", l2))
+        self._slots[eip] = block
+        self.memory.write(l2 + 4 * (eip & 0xFFFF), struct.pack("<I", block.addr))
         self.stats.indirect_lookups_installed += 1
 
     def clear_lookup(self, cs_base: int) -> None:
         """Empty the table (every slot to the miss stub): entries hold for one CS base."""
-        self.memory.write(self.table, struct.pack("<I", self.miss) * TABLE_SLOTS)
+        self.memory.write(self.table, struct.pack("<I", self.miss_l2) * SLOTS)
         self._slots.clear()
+        self._l2.clear()
         self.table_cs_base = cs_base
 
     # --- invalidation -----------------------------------------------------------------------------
@@ -278,10 +304,10 @@ class TranslationCache:
                 others.discard(block)
                 if not others:
                     del self.pages[page]
-        slot = block.guest_eip & (TABLE_SLOTS - 1)
-        if self._slots.get(slot) is block:
-            del self._slots[slot]
-            self.memory.write(self.table + 4 * slot, struct.pack("<I", self.miss))
+        if self._slots.get(block.guest_eip) is block:
+            del self._slots[block.guest_eip]
+            l2 = self._l2[l1_index(block.guest_eip)]
+            self.memory.write(l2 + 4 * (block.guest_eip & 0xFFFF), struct.pack("<I", self.miss))
         for ex in block.incoming:
             if ex.block.valid and ex.chained is block:
                 self.memory.write(ex.site, struct.pack("<i", ex.stub - (ex.site + 4)))

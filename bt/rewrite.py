@@ -6,9 +6,9 @@ Each guest instruction is handled by the rule :mod:`bt.classify` gives it:
 * ``chained``: direct control flow; every successor is a named exit whose
   rel32 first points at a stub in the block's tail (``int`` to the
   monitor, which translates the target and patches the jump: chaining);
-* ``lookup``: ret and indirect jmp/call go through the direct-mapped
-  lookup table with loads and register work only (templates ``ret``,
-  ``lookup_tail``, and the ``entry`` check in front of every block);
+* ``lookup``: ret and indirect jmp/call go through the two-level lookup
+  table with loads and register work only (templates ``ret`` and
+  ``lookup_tail``; the ``entry`` in front of every block restores ecx);
 * ``inline``: cli/sti, pushfd/popfd, smsw/str/sldt/sgdt/sidt, push sreg
   and mov from sreg become exact sequences with no Python on the path;
 * ``callout``: a software interrupt into the monitor's Python handler,
@@ -39,6 +39,8 @@ from bt.templates import Template, template
 FIX_NONE = -1  # the registers are the guest's
 #: 0..7: the guest's value of that register is in xmm7
 FIX_ENTRY = 8  # in a lookup entry: the guest EIP is in xmm6, the guest's ecx in xmm7
+#: (inside the lookup sequence edx rides in xmm5, but no fault or stop can happen there:
+#: it is straight-line code reading monitor tables)
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ class Annotation:
 class Layout:
     """Monitor addresses translated code refers to."""
 
-    table: int  # the lookup table (linear)
+    table: int  # the lookup table's first level (linear)
     miss: int  # the shared lookup-miss stub
     vcpu: dict[str, int]  # virtual-CPU page fields (linear)
     vector: int  # the callout vector
@@ -170,8 +172,7 @@ class Rewriter:
         callouts: list[CalloutSite] = []
         handling: Counter[str] = Counter()
         notes: list[Annotation] = []
-        out.put_template(template("entry"), unit.eip, False, (FIX_ENTRY,) * 5,
-                         neg_guest=-unit.eip, to_miss=self.layout.miss)
+        out.put_template(template("entry"), unit.eip, False, (FIX_ENTRY,))
         body = out.here
         prev: GuestInsn | None = None
         for g in unit.insns:
@@ -270,10 +271,13 @@ class Rewriter:
             raise E.EncodeError("16-bit ret")
         table = self.layout.table
         if g.insn.operands:
-            out.put_template(template("ret_imm"), g.eip, True, (FIX_NONE,) + (E.ECX,) * 5,
+            t = template("ret_imm")
+            out.put_template(t, g.eip, True, (FIX_NONE,) + (E.ECX,) * (len(t.insn_offsets) - 1),
                              table=table, imm=g.insn.operands[0].imm & 0xFFFF)
         else:
-            out.put_template(template("ret"), g.eip, True, (FIX_NONE,) + (E.ECX,) * 4, table=table)
+            t = template("ret")
+            out.put_template(t, g.eip, True, (FIX_NONE,) + (E.ECX,) * (len(t.insn_offsets) - 1),
+                             table=table)
 
     def _indirect(self, out: _Out, g: GuestInsn, _exits: list[ExitSite],
                   _callouts: list[CalloutSite]) -> None:
@@ -282,7 +286,8 @@ class Rewriter:
         out.put(load, g.eip, fixup=E.ECX)
         if g.rule.kind is Kind.INDIRECT_CALL:
             out.put_template(template("push_imm"), g.eip, False, (E.ECX,), imm=g.next_eip)
-        out.put_template(template("lookup_tail"), g.eip, False, (E.ECX,) * 3,
+        tail = template("lookup_tail")
+        out.put_template(tail, g.eip, False, (E.ECX,) * len(tail.insn_offsets),
                          table=self.layout.table)
 
     def _pushf(self, out: _Out, g: GuestInsn, exits: list[ExitSite],

@@ -73,29 +73,28 @@ def _spec(asm: str, mnemonics: str, **placeholders: int) -> _Spec:
     return _Spec(asm, tuple(mnemonics.split()), placeholders)
 
 
+#: The lookup: ecx = guest target -> jmp to its translated entry (or the miss stub).
+_LOOKUP = (f"movd xmm6, ecx\nmovd xmm5, edx\nmovzx edx, cx\nbswap ecx\nmovzx ecx, cx\n"
+           f"mov ecx, dword ptr cs:[ecx*4 + {IMM_A:#x}]\nmov ecx, dword ptr cs:[ecx + edx*4]\n"
+           f"movd edx, xmm5\njmp ecx")
+_LOOKUP_MNEMONICS = "movd movd movzx bswap movzx mov mov movd jmp"
+
 #: The templates, as data: assembly, the mnemonics capstone must see, placeholders.
 #: ``table`` is the lookup table's linear address, ``guest`` a guest EIP, ``imm`` a constant.
 SPECS: dict[str, _Spec] = {
     # ret: the guest return address comes off the guest stack into ecx, then the
-    # direct-mapped lookup table (indexed by its low 16 bits) names a translated entry
+    # two-level lookup table names the translated entry exactly (loads and register work
+    # only: bswap and movzx split the address without touching EFLAGS; edx rides in xmm5)
     "ret": _spec(
-        f"movd xmm7, ecx\npop ecx\nmovd xmm6, ecx\nmovzx ecx, cx\n"
-        f"jmp dword ptr cs:[ecx*4 + {IMM_A:#x}]",
-        "movd pop movd movzx jmp", table=IMM_A),
+        "movd xmm7, ecx\npop ecx\n" + _LOOKUP, "movd pop " + _LOOKUP_MNEMONICS, table=IMM_A),
     # ret imm16: the same, releasing imm16 bytes of arguments without touching flags
     "ret_imm": _spec(
-        f"movd xmm7, ecx\npop ecx\nlea esp, [esp + {IMM_B:#x}]\nmovd xmm6, ecx\nmovzx ecx, cx\n"
-        f"jmp dword ptr cs:[ecx*4 + {IMM_A:#x}]",
-        "movd pop lea movd movzx jmp", table=IMM_A, imm=IMM_B),
+        f"movd xmm7, ecx\npop ecx\nlea esp, [esp + {IMM_B:#x}]\n" + _LOOKUP,
+        "movd pop lea " + _LOOKUP_MNEMONICS, table=IMM_A, imm=IMM_B),
     # the tail of an indirect call/jmp once ecx holds the guest target
-    "lookup_tail": _spec(
-        f"movd xmm6, ecx\nmovzx ecx, cx\njmp dword ptr cs:[ecx*4 + {IMM_A:#x}]",
-        "movd movzx jmp", table=IMM_A),
-    # the lookup entry in front of every block: does xmm6 hold this block's guest EIP?
-    # (lea + jecxz compare without touching EFLAGS); on a mismatch go to the miss stub
-    "entry": _spec(
-        f"movd ecx, xmm6\nlea ecx, [ecx + {IMM_A:#x}]\njecxz 17\njmp {IMM_B:#x}\nmovd ecx, xmm7",
-        "movd lea jecxz jmp movd", neg_guest=IMM_A, to_miss=IMM_B),
+    "lookup_tail": _spec(_LOOKUP, _LOOKUP_MNEMONICS, table=IMM_A),
+    # the lookup entry in front of every block: the guest's ecx back from xmm7
+    "entry": _spec("movd ecx, xmm7", "movd"),
     "save_ecx": _spec("movd xmm7, ecx", "movd"),
     "push_imm": _spec(f"push {IMM_A:#x}", "push", imm=IMM_A),
     "jmp": _spec(f"jmp {IMM_A:#x}", "jmp", to_target=IMM_A),

@@ -42,7 +42,10 @@ from runtime.delivery import Event, Fault, InterruptDelivery
 from runtime.machine import BOOT_GDT, Machine, MachineConfig, _Stop
 from runtime.monitor_space import (
     CODE_PAGE,
-    LOOKUP_TABLE,
+    LOOKUP_L1,
+    LOOKUP_L2_COUNT,
+    LOOKUP_L2_POOL,
+    LOOKUP_MISS_L2,
     MON_LINEAR,
     MON_SIZE,
     SHADOW_GDT,
@@ -141,10 +144,12 @@ class Monitor(Machine):
         self.miss = lin(CODE_PAGE)
         self.uc.mem_write(self.space.to_phys(self.miss), bytes([0xCD, CALLOUT_VECTOR]))
         fields = {name: self.space.vcpu_field(name) for name in ("smsw", "str", "sldt", "sgdt", "sidt")}
-        self.rewriter = Rewriter(Layout(lin(LOOKUP_TABLE), self.miss, fields, CALLOUT_VECTOR))
+        self.rewriter = Rewriter(Layout(lin(LOOKUP_L1), self.miss, fields, CALLOUT_VECTOR))
         self.scanner = Scanner(self._read_linear)
         self.tc = TranslationCache(_CodeMemory(self), lin(TC_START), lin(TC_END), self.scanner,
-                                   self.rewriter, lin(LOOKUP_TABLE), self.miss)
+                                   self.rewriter, lin(LOOKUP_L1), self.miss,
+                                   lin(LOOKUP_MISS_L2),
+                                   [lin(LOOKUP_L2_POOL + i * 0x40000) for i in range(LOOKUP_L2_COUNT)])
         self.tc.clear_lookup(0)
         self.counter.provider = self._tc_offsets
         self.counter.state.weighted = 1

@@ -41,11 +41,16 @@ TRAP_TSS = 0x002800  # a TSS of zeros: null inner stacks (see runtime/vcpu.py)
 CODE_PAGE = 0x003000
 SHADOW_GDT = 0x010000
 SHADOW_LDT = 0x020000
-LOOKUP_TABLE = 0x040000
-GUEST_PTS = 0x080000  # one page table per 4 MiB of guest RAM
-TC_START = 0x180000
+#: the lookup table: a first level of 64 Ki pointers (by the guest EIP's high half), each to a
+#: second level of 64 Ki translated entries (by the low half); see bt/cache.py
+LOOKUP_L1 = 0x040000
+LOOKUP_MISS_L2 = 0x080000  # the second level every empty first-level slot names: all misses
+LOOKUP_L2_POOL = 0x0C0000
+LOOKUP_L2_COUNT = 4
+GUEST_PTS = 0x1C0000  # one page table per 4 MiB of guest RAM
+TC_START = 0x240000
 TC_END = MON_SIZE
-MAX_GUEST_RAM = (TC_START - GUEST_PTS) // 4096 * 4 * MIB  # 1 GiB
+MAX_GUEST_RAM = (TC_START - GUEST_PTS) // 4096 * 4 * MIB  # 512 MiB
 
 #: fields of the virtual-CPU page that translated code loads (offsets)
 VCPU_FIELDS = {"smsw": 0x00, "str": 0x04, "sldt": 0x08, "sgdt": 0x10, "sidt": 0x18}
