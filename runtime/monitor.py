@@ -156,6 +156,7 @@ class Monitor(Machine):
         self.traced: set[int] = set()
         self.mstats = MonitorStats()
         self._halted = False
+        self._real_cr04 = (0, 0)
         self._gdt_image = b""
         self._ldt_image = b""
         self.last_block: Block | None = None
@@ -265,12 +266,12 @@ class Monitor(Machine):
         if self.vcpu.translated:
             low &= ~(CR0_TS | CR0_EM)
         want = CR0_PG | CR0_WP | CR0_PE | CR0_ET | low
-        if self.uc.reg_read(X.UC_X86_REG_CR0) != want:
-            self.uc.reg_write(X.UC_X86_REG_CR0, want)
         # CR4: OSFXSR for xmm6/xmm7; the guest's TSD and PCE (rdtsc/rdpmc at ring 3)
         want4 = CR4_OSFXSR | (self.vcpu.v.cr[4] & (CR4_TSD | CR4_PCE))
-        if self.uc.reg_read(X.UC_X86_REG_CR4) != want4:
+        if (want, want4) != self._real_cr04:  # only the monitor writes the real ones
             self.uc.reg_write(X.UC_X86_REG_CR4, want4)
+            self.uc.reg_write(X.UC_X86_REG_CR0, want)
+            self._real_cr04 = (want, want4)
 
     def _sync_shadow_tables(self) -> None:
         """Before guest user code runs: use the guest's GDT/LDT as they are, or their

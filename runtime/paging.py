@@ -112,6 +112,9 @@ class GuestMemory:
         return phys
 
     def read(self, linear: int, n: int, *, user: bool = False) -> bytes:
+        linear &= 0xFFFFFFFF
+        if not self._regs()[0] & CR0_PG and linear + n <= self.ram_size:
+            return self._read(linear, n)  # paging off: linear is physical (the common case)
         out = b""
         while n > 0:
             chunk = min(n, PAGE_SIZE - (linear & (PAGE_SIZE - 1)))
@@ -120,6 +123,10 @@ class GuestMemory:
         return out
 
     def write(self, linear: int, data: bytes, *, user: bool = False) -> None:
+        linear &= 0xFFFFFFFF
+        if not self._regs()[0] & CR0_PG and linear + len(data) <= self.ram_size:
+            self._write(linear, data)
+            return
         # translate every page first, so that a fault leaves memory unchanged
         pieces = []
         pos = 0
