@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import struct
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -185,7 +185,7 @@ class TranslationCache:
 
     # --- translating ----------------------------------------------------------------------------
     def translate(self, cs_base: int, eip: int, cap: int | None = None,
-                  register: bool = True) -> Block:
+                  register: bool = True, to_phys: Callable[[int], int] | None = None) -> Block:
         """Scan, rewrite and install the block at ``cs_base:eip``.
 
         ``register=False`` makes a one-off block that is neither found by
@@ -193,6 +193,8 @@ class TranslationCache:
         instruction that wrote its own page).
         """
         unit = self.scanner.scan(cs_base, eip, cap)
+        if to_phys is not None:  # index blocks by the guest physical pages they came from
+            unit.pages = frozenset(to_phys(p) for p in unit.pages)
         base = self.free
         emission = self.rewriter.rewrite(unit, base)
         if base + len(emission.code) > self.end:
@@ -321,6 +323,15 @@ class TranslationCache:
                 except ValueError:
                     pass
         self.stats.invalidations += 1
+
+    def relocate(self, start: int, end: int, table: int, miss: int, miss_l2: int,
+                 l2_pool: list[int]) -> None:
+        """The monitor moved in the linear address space: drop every block (they hold
+        absolute addresses) and rebuild the lookup table at its new place."""
+        self.start, self.end, self.table, self.miss = start, end, table, miss
+        self.miss_l2, self.l2_pool = miss_l2, l2_pool
+        self.memory.write(miss_l2, struct.pack("<I", miss) * SLOTS)
+        self.flush()
 
     def flush(self) -> None:
         """Drop everything (the cache is full)."""

@@ -52,6 +52,9 @@ from runtime.x86 import (
     CR0_PE,
     CR0_PG,
     CR0_TS,
+    CR0_WP,
+    CR4_PGE,
+    CR4_PSE,
     DF,
     ID,
     IF,
@@ -417,8 +420,16 @@ def mov_cr_dr(mon: Monitor, co: CalloutSite) -> bool:
         return False
     if n == 0:
         set_cr0(mon, value)
-    elif n in (2, 3, 4):
-        v.cr[n] = value
+    elif n == 2:
+        v.cr[2] = value
+    elif n == 3:
+        v.cr[3] = value
+        if v.cr[0] & CR0_PG:  # a new address space (or the same one, flushed)
+            mon.paging_changed()
+    elif n == 4:
+        old, v.cr[4] = v.cr[4], value
+        if (old ^ value) & (CR4_PSE | CR4_PGE) and v.cr[0] & CR0_PG:
+            mon.shadow.flush_all()
     else:
         raise Fault(Vector.UD)
     return False
@@ -428,13 +439,13 @@ def set_cr0(mon: Monitor, value: int) -> None:
     """mov cr0 as unicorn does it: ET reads as 1; PG without PE is #GP(0)."""
     if value & CR0_PG and not value & CR0_PE:
         raise Fault(Vector.GP, 0)
-    if value & CR0_PG:
-        from runtime.machine import _Stop
-        from runtime.report import Outcome
-        raise _Stop(Outcome.UNSUPPORTED, "the guest enabled paging: shadow page tables are not "
-                                         "implemented yet (run with --native)")
+    old = mon.vcpu.v.cr[0]
     mon.vcpu.v.cr[0] = (value | CR0_ET) & MASK32
     mon.write_vcpu_page()
+    if (old ^ value) & CR0_PG:
+        mon.paging_changed()
+    elif (old ^ value) & CR0_WP and value & CR0_PG:
+        mon.shadow.flush_all()  # write permissions of the kernel change
 
 
 def clts(mon: Monitor, co: CalloutSite) -> bool:
@@ -451,7 +462,15 @@ def lmsw(mon: Monitor, co: CalloutSite) -> bool:
 
 
 def nop(mon: Monitor, co: CalloutSite) -> bool:
-    """invlpg, wbinvd, invd: nothing to do while guest paging is off."""
+    """wbinvd, invd: no caches to write back."""
+    return False
+
+
+def invlpg(mon: Monitor, co: CalloutSite) -> bool:
+    """INVLPG m: drop the shadow entry for that linear address."""
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    if mon.vcpu.v.cr[0] & CR0_PG:
+        mon.shadow.invlpg(effective_address(mon, insn, insn.operands[0]))
     return False
 
 
@@ -648,7 +667,7 @@ HANDLERS: dict[str, Handler] = {
     "smsw": _store_selector_register("smsw"), "str": _store_selector_register("str"),
     "sldt": _store_selector_register("sldt"),
     "lldt": lldt, "ltr": ltr, "mov crN": mov_cr_dr, "mov drN": mov_cr_dr,
-    "clts": clts, "lmsw": lmsw, "invlpg": nop, "wbinvd": nop, "invd": nop, "hlt": hlt,
+    "clts": clts, "lmsw": lmsw, "invlpg": invlpg, "wbinvd": nop, "invd": nop, "hlt": hlt,
     "in": port_in, "out": port_out, "ins": string_io, "outs": string_io,
     "int n": software_interrupt, "int3": software_interrupt, "into": software_interrupt,
     "int1": software_interrupt, "undefined": undefined,

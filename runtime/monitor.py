@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from unicorn import UC_ERR_INSN_INVALID, UcError
 from unicorn import x86_const as X
@@ -46,7 +46,6 @@ from runtime.monitor_space import (
     LOOKUP_L2_COUNT,
     LOOKUP_L2_POOL,
     LOOKUP_MISS_L2,
-    MON_LINEAR,
     MON_SIZE,
     SHADOW_GDT,
     SHADOW_LDT,
@@ -63,6 +62,7 @@ from runtime.monitor_space import (
 )
 from runtime.paging import GuestMemory, PageFault, PhysicalAccessError
 from runtime.report import Outcome, RunResult
+from runtime.shadow import MonitorRangeConflict, ShadowMMU, ShadowRetry
 from runtime.vcpu import VirtualCpu
 from runtime.x86 import (
     CR0_EM,
@@ -75,6 +75,7 @@ from runtime.x86 import (
     CR0_WP,
     CR4_TSD,
     ERROR_CODE_VECTORS,
+    PF_U,
     PF_W,
     Vector,
     vector_name,
@@ -104,6 +105,7 @@ class MonitorStats:
     user_entries: int = 0
     iopl_mode_flushes: int = 0
     gate_emulations: int = 0
+    relocations: int = 0
     user_blocks_translated: int = 0  # the design makes this 0: user code runs direct
 
     def as_dict(self) -> dict[str, object]:
@@ -139,18 +141,21 @@ class Monitor(Machine):
         lin = self.space.linear
         self.vcpu = VirtualCpu(self.cpu, lin(SHADOW_GDT), lin(SHADOW_LDT), lin(TRAP_TSS))
         self.mem = GuestMemory(self._read_phys, self._write_guest, self.ram_size,
-                               self.vcpu.paging_regs)
+                               self.vcpu.paging_regs, write_ad=self.uc.mem_write)
         self.delivery = InterruptDelivery(self.uc, self.vcpu, self.mem)
+        self.uc.mem_write(self.space.phys + CODE_PAGE, bytes([0xCD, CALLOUT_VECTOR]))
         self.miss = lin(CODE_PAGE)
-        self.uc.mem_write(self.space.to_phys(self.miss), bytes([0xCD, CALLOUT_VECTOR]))
-        fields = {name: self.space.vcpu_field(name) for name in ("smsw", "str", "sldt", "sgdt", "sidt")}
-        self.rewriter = Rewriter(Layout(lin(LOOKUP_L1), self.miss, fields, CALLOUT_VECTOR))
+        self.rewriter = Rewriter(self._layout())
         self.scanner = Scanner(self._read_linear)
         self.tc = TranslationCache(_CodeMemory(self), lin(TC_START), lin(TC_END), self.scanner,
                                    self.rewriter, lin(LOOKUP_L1), self.miss,
-                                   lin(LOOKUP_MISS_L2),
-                                   [lin(LOOKUP_L2_POOL + i * 0x40000) for i in range(LOOKUP_L2_COUNT)])
+                                   lin(LOOKUP_MISS_L2), self._l2_pool())
         self.tc.clear_lookup(0)
+        self.shadow = ShadowMMU(self.mem, self._read_phys_raw, self.uc.mem_write,
+                                self.space.shadow_pool(),
+                                lambda: (self.space.pde_index, self.space.pde),
+                                self._load_real_cr3, self._flush_tlb, self._shadow_code_written,
+                                self.vcpu.paging_regs)
         self.counter.provider = self._tc_offsets
         self.counter.state.weighted = 1
         self.traced: set[int] = set()
@@ -163,27 +168,142 @@ class Monitor(Machine):
         #: linear addresses of guest user code the monitor saw trap (direct execution)
         self.user_eips: set[int] = set()
 
+    def _layout(self) -> Layout:
+        lin = self.space.linear
+        fields = {name: self.space.vcpu_field(name) for name in ("smsw", "str", "sldt", "sgdt", "sidt")}
+        return Layout(lin(LOOKUP_L1), self.miss, fields, CALLOUT_VECTOR)
+
+    def _l2_pool(self) -> list[int]:
+        return [self.space.linear(LOOKUP_L2_POOL + i * 0x40000) for i in range(LOOKUP_L2_COUNT)]
+
+    # --- paging: the identity map (guest paging off) or the shadows ------------------------------
+    def _read_phys_raw(self, paddr: int, n: int) -> bytes:
+        return bytes(self.uc.mem_read(paddr, n))
+
+    def _flush_tlb(self) -> None:
+        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+
+    def _load_real_cr3(self, root: int) -> None:
+        """The page directory the processor walks (a shadow root or the identity map)."""
+        self.uc.reg_write(X.UC_X86_REG_CR3, root)
+        self.cpu.load()  # keep the blob in step (a later store must not undo it)
+
+    def paging_changed(self) -> None:
+        """The guest's CR0.PG or CR3 changed: walk its shadow, or the identity map."""
+        if self.vcpu.v.cr[0] & CR0_PG:
+            self.shadow.activate(self.vcpu.v.cr[3])
+            self._check_monitor_range()
+        else:
+            self._load_real_cr3(self.space.cr3)
+
+    def _check_monitor_range(self) -> None:
+        """The guest owns its whole address space: if its page directory maps the 4 MiB the
+        monitor occupies, the monitor moves to a range the guest leaves unmapped."""
+        pd = self.vcpu.v.cr[3] & 0xFFFFF000
+        try:
+            pde = struct.unpack("<I", self.mem.read_phys(pd + 4 * self.space.pde_index, 4))[0]
+        except PhysicalAccessError:
+            return
+        if pde & 1:
+            self._relocate()
+
+    def _relocate(self) -> None:
+        """Move the monitor's range to the highest 4 MiB slot the guest leaves unmapped (as
+        VirtualBox's raw mode moved its hypervisor area), flushing what holds its addresses."""
+        pd = self.vcpu.v.cr[3] & 0xFFFFF000
+        lowest = (self.ram_size + MON_SIZE - 1) >> 22  # never over guest RAM (paging off)
+        old_index = self.space.pde_index
+        for index in range(1023, lowest - 1, -1):
+            if index == old_index:
+                continue
+            pde = struct.unpack("<I", self.mem.read_phys(pd + 4 * index, 4))[0]
+            if not pde & 1:
+                break
+        else:
+            raise _Stop(Outcome.UNSUPPORTED, "the guest maps every 4 MiB of its address space "
+                                             "above its RAM: no room left for the monitor")
+        self.space = replace(self.space, base=index << 22)
+        # map the new place first: unicorn walks the tables for ctl_remove_cache, and a walk
+        # that fails there leaves a #PF "in flight" (the next fault would become #DF)
+        identity = self.space.cr3
+        self.uc.mem_write(identity + 4 * old_index, bytes(4))
+        self.uc.mem_write(identity + 4 * index, struct.pack("<I", self.space.pde))
+        self.shadow.move_monitor(old_index)
+        lin = self.space.linear
+        self.miss = lin(CODE_PAGE)
+        self.rewriter.layout = self._layout()
+        self.tc.relocate(lin(TC_START), lin(TC_END), lin(LOOKUP_L1), self.miss,
+                         lin(LOOKUP_MISS_L2), self._l2_pool())
+        self.counter.forget_code()
+        vcpu = self.vcpu
+        vcpu.shadow_gdt, vcpu.shadow_ldt, vcpu.trap_tss = (lin(SHADOW_GDT), lin(SHADOW_LDT),
+                                                           lin(TRAP_TSS))
+        self.cpu.load()
+        self.cpu.set_seg(SEG_GDT, vcpu.real_gdtr())
+        self.cpu.set_seg(SEG_LDT, vcpu.real_ldtr())
+        vcpu.set_seg(SEG_TR, vcpu.v.tr)
+        self.cpu.store()
+        self.uc.ctl_flush_tb()
+        self._flush_tlb()
+        self.mstats.relocations += 1
+
+    def _shadow_code_written(self, page: int) -> None:
+        """The shadow saw a write to a traced code page."""
+        self.tc.invalidate_page(page)
+        protect_page(self.space, page, True, self.uc.mem_write)
+        self.traced.discard(page)
+        self.mstats.code_page_writes += 1
+
+    def _phys_page(self, linear_page: int) -> int:
+        try:
+            return self.mem.translate(linear_page) & ~0xFFF
+        except (PageFault, PhysicalAccessError):
+            return linear_page
+
+    def _paging_fault(self, cr2: int, err: int) -> bool:
+        """A #PF with guest paging on: True when it was hidden (the shadow now allows the
+        access: run it again); raises PageFault for a true fault (reflect it)."""
+        try:
+            self.shadow.fault(cr2, bool(err & PF_W), bool(err & PF_U), self.space.contains(cr2))
+        except MonitorRangeConflict:
+            self._relocate()
+        except ShadowRetry:
+            self.paging_changed()
+        except PhysicalAccessError as exc:
+            raise _Stop(Outcome.GUEST_ERROR, f"access at {cr2:#010x}: {exc}") from None
+        self.mstats.hidden_faults += 1
+        self.cpu.load()
+        self.cpu.clear_exception_in_flight()
+        self.cpu.store()
+        return True
+
     # --- guest memory, as the guest sees it ---------------------------------------------------
     def _read_linear(self, linear: int, n: int) -> bytes:
         return self.mem.read(linear, n)
 
     def _write_guest(self, paddr: int, data: bytes) -> None:
-        """Every write the monitor makes into guest RAM: translated code there is dropped."""
+        """Every write the monitor makes into guest RAM: translated code there is dropped,
+        shadows built from a page-table page there are dropped."""
         self.uc.mem_write(paddr, data)
         first, last = paddr & ~0xFFF, (paddr + len(data) - 1) & ~0xFFF
         for page in range(first, last + 1, 0x1000):
             if page in self.traced:
                 self._code_written(page)
+            if page in self.shadow.table_pages:
+                self.shadow.table_written(page)
 
     def _read_code(self, eip: int, size: int) -> bytes:
         return self.mem.read((self.vcpu.v.cs.base + eip) & MASK32, size)
 
     # --- tracing guest code pages ----------------------------------------------------------------
     def _trace(self, page: int) -> None:
+        """Write-protect guest physical ``page`` (it holds translated code) in the identity map
+        and in every shadow."""
         if page in self.traced or page >= self.ram_size:
             return
         protect_page(self.space, page, False, self.uc.mem_write)
-        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)  # a downgrade: drop the stale entry
+        self.shadow.trace_code(page)
+        self._flush_tlb()  # a downgrade: drop the stale entry
         self.traced.add(page)
         self.mstats.traced_pages += 1
 
@@ -192,6 +312,7 @@ class Monitor(Machine):
         self.tc.invalidate_page(page)
         protect_page(self.space, page, True, self.uc.mem_write)
         self.traced.discard(page)
+        self.shadow.code_pages.discard(page)
         self.mstats.code_page_writes += 1
 
     # --- blocks ------------------------------------------------------------------------------------
@@ -202,7 +323,7 @@ class Monitor(Machine):
             self.mstats.user_blocks_translated += 1
         block = self.tc.lookup(base, eip)
         if block is None:
-            block = self.tc.translate(base, eip)
+            block = self.tc.translate(base, eip, to_phys=self._phys_page)
             for page in block.pages:
                 self._trace(page)
         self.last_block = block
@@ -210,7 +331,7 @@ class Monitor(Machine):
 
     def _tc_offsets(self, address: int, size: int) -> tuple[int, ...] | None:
         """For the instruction clock: retiring instructions of translated code at ``address``."""
-        if address < MON_LINEAR:
+        if not self.space.contains(address):
             return None
         block = self.tc.block_at(address)
         return block.retiring_offsets(address, size) if block is not None else ()
@@ -252,6 +373,7 @@ class Monitor(Machine):
             self._enter_kernel(eip)
         else:
             self.mstats.user_entries += 1
+            self.shadow.entering_user()
             self._sync_shadow_tables()
             self.cpu.set_reg(X.UC_X86_REG_EIP, eip)
 
@@ -357,7 +479,7 @@ class Monitor(Machine):
     def guest_eip_now(self) -> int:
         """The guest EIP of the stopped processor, with the guest's registers made whole."""
         eip = self.cpu.reg(X.UC_X86_REG_EIP)
-        if not self.vcpu.translated or eip < MON_LINEAR:
+        if not self.vcpu.translated or not self.space.contains(eip):
             return eip
         block = self.tc.block_at(eip)
         entry = block.entry_at(eip) if block is not None else None
@@ -378,7 +500,7 @@ class Monitor(Machine):
 
     def _take_exception(self, vector: int) -> None:
         eip = self.cpu.reg(X.UC_X86_REG_EIP)
-        if vector == CALLOUT_VECTOR and eip >= MON_LINEAR:
+        if vector == CALLOUT_VECTOR and self.space.contains(eip):
             self.counter.after_run(eip, faulted=True, software_int=True)
             self._callout(eip)
             return
@@ -470,7 +592,8 @@ class Monitor(Machine):
         name = vector_name(vector)
         if vector == Vector.PF:
             cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
-            if self._hidden_fault(cr2, err or 0):
+            hidden, err = self._page_fault(cr2, err or 0)
+            if hidden:
                 if not block.valid:  # it wrote its own block: re-run it from fresh code
                     guest_eip = self._recover(block.entry_at(eip), eip)
                     one_off = self.tc.translate(self.vcpu.v.cs.base, guest_eip, cap=1,
@@ -481,13 +604,24 @@ class Monitor(Machine):
                 else:
                     self.counter.after_run(block.first_of_insn(eip), faulted=True)
                 return
-            self._outside_ram(cr2, err or 0)
             self.vcpu.set_cr2(cr2)
         self.mstats.traps_in_translated_code[name] += 1
         self.stats.exceptions[name] = self.stats.exceptions.get(name, 0) + 1
         self.counter.after_run(block.first_of_insn(eip), faulted=True)
         guest_eip = self._recover(block.entry_at(eip), eip)
         self._deliver(Event(vector, guest_eip, err, guest_eip))
+
+    def _page_fault(self, cr2: int, err: int) -> tuple[bool, int]:
+        """(hidden, the guest's error code) for a #PF at ``cr2`` (the blob is loaded)."""
+        if self.vcpu.v.cr[0] & CR0_PG:
+            try:
+                return self._paging_fault(cr2, err), err
+            except PageFault as pf:
+                return False, pf.error_code
+        if self._hidden_fault(cr2, err):
+            return True, err
+        self._outside_ram(cr2, err)
+        return False, err
 
     def _hidden_fault(self, cr2: int, err: int) -> bool:
         """A write to a traced code page: invalidate, let the write through, re-run it."""
@@ -539,7 +673,7 @@ class Monitor(Machine):
         if self.vcpu.v.cr[0] & CR0_PG:
             return
         what = "write to" if err & PF_W else "access to"
-        where = "monitor memory" if cr2 >= MON_LINEAR else "memory outside guest RAM"
+        where = "monitor memory" if self.space.contains(cr2) else "memory outside guest RAM"
         raise _Stop(Outcome.GUEST_ERROR, f"{what} {where} at {cr2:#010x}")
 
     def _user_exception(self, vector: int, eip: int) -> None:
@@ -550,13 +684,19 @@ class Monitor(Machine):
         err = cpu.error_code if vector in ERROR_CODE_VECTORS else None
         if vector == Vector.PF and not cpu.exception_is_int:
             cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
-            if self._hidden_fault(cr2, err or 0):
-                self.counter.after_run(self._pc(eip), faulted=True)
-                return
             if self._accessed_bit(cr2):
                 self.counter.after_run(self._pc(eip), faulted=True)
                 return
-            self._outside_ram(cr2, err or 0)
+            hidden, err = self._page_fault(cr2, err or 0)
+            if hidden:
+                self.counter.after_run(self._pc(eip), faulted=True)
+                return
+            self.vcpu.set_cr2(cr2)
+            self.mstats.traps_in_user_code["#PF"] += 1
+            self.stats.exceptions["#PF"] = self.stats.exceptions.get("#PF", 0) + 1
+            self.counter.after_run(self._pc(eip), faulted=True)
+            self._deliver(Event(Vector.PF, eip, err, eip))
+            return
         if (vector in (Vector.GP, Vector.NP, Vector.TS) and not cpu.exception_is_int
                 and (err == TRAP_SELECTOR or vector == Vector.TS
                      or self._names_guest_system_descriptor(err or 0))
@@ -567,7 +707,7 @@ class Monitor(Machine):
 
     def _after_error(self, err: UcError) -> None:
         eip = self.cpu.reg(X.UC_X86_REG_EIP)
-        if err.errno == UC_ERR_INSN_INVALID and self.vcpu.translated and eip >= MON_LINEAR:
+        if err.errno == UC_ERR_INSN_INVALID and self.vcpu.translated and self.space.contains(eip):
             block = self.tc.block_at(eip)
             if block is not None:
                 self.counter.after_run(block.first_of_insn(eip), faulted=True)
@@ -596,6 +736,7 @@ class Monitor(Machine):
         result = super()._result(outcome, message, elapsed)
         result.stats["translator"] = self.tc.stats.as_dict()
         result.stats["monitor"] = self.mstats.as_dict()
+        result.stats["shadow_paging"] = dict(self.shadow.stats.__dict__)
         block = self.last_block
         if block is not None:
             result.last_block = (block.guest_eip, block.guest_end - block.guest_eip)

@@ -48,7 +48,9 @@ LOOKUP_MISS_L2 = 0x080000  # the second level every empty first-level slot names
 LOOKUP_L2_POOL = 0x0C0000
 LOOKUP_L2_COUNT = 4
 GUEST_PTS = 0x1C0000  # one page table per 4 MiB of guest RAM
-TC_START = 0x240000
+SHADOW_POOL = 0x240000  # pages for shadow page directories and tables
+SHADOW_POOL_PAGES = 128
+TC_START = 0x2C0000
 TC_END = MON_SIZE
 MAX_GUEST_RAM = (TC_START - GUEST_PTS) // 4096 * 4 * MIB  # 512 MiB
 
@@ -65,19 +67,36 @@ class MonitorSpace:
 
     phys: int
     ram_size: int
+    #: where the range sits in the linear address space (moves when the guest needs it)
+    base: int = MON_LINEAR
 
     def linear(self, offset: int) -> int:
-        return MON_LINEAR + offset
+        return self.base + offset
 
     def to_phys(self, linear: int) -> int:
-        return self.phys + (linear - MON_LINEAR)
+        return self.phys + (linear - self.base)
+
+    def contains(self, linear: int) -> bool:
+        return self.base <= linear < self.base + MON_SIZE
+
+    @property
+    def pde_index(self) -> int:
+        return self.base >> 22
+
+    @property
+    def pde(self) -> int:
+        """The PDE that maps the range (supervisor; the PTEs say read-only)."""
+        return (self.phys + MONITOR_PT) | PTE_P | PTE_W | PTE_A
+
+    def shadow_pool(self) -> list[int]:
+        return [self.phys + SHADOW_POOL + 4096 * i for i in range(SHADOW_POOL_PAGES)]
 
     @property
     def cr3(self) -> int:
         return self.phys + PAGE_DIRECTORY
 
     def vcpu_field(self, name: str) -> int:
-        return MON_LINEAR + VCPU_PAGE + VCPU_FIELDS[name]
+        return self.base + VCPU_PAGE + VCPU_FIELDS[name]
 
     def guest_pte_phys(self, page: int) -> int:
         """Physical address of the identity PTE that maps guest page ``page`` (linear)."""
@@ -99,7 +118,7 @@ def build_page_tables(space: MonitorSpace, write: Callable[[int, bytes], None]) 
     pd = bytearray(4096)
     for i in range(tables):
         struct.pack_into("<I", pd, 4 * i, (space.phys + GUEST_PTS + 4096 * i) | _USER_RW)
-    struct.pack_into("<I", pd, 4 * 1023, (space.phys + MONITOR_PT) | PTE_P | PTE_W | PTE_A)
+    struct.pack_into("<I", pd, 4 * space.pde_index, space.pde)
     write(space.phys + PAGE_DIRECTORY, bytes(pd))
     ptes = bytearray(4 * tables * 1024)
     for page in range(ram_pages):

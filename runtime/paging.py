@@ -20,6 +20,7 @@ from runtime.x86 import (
     CR4_PSE,
     PAGE_SIZE,
     PF_P,
+    PF_RSVD,
     PF_U,
     PF_W,
     PTE_A,
@@ -57,9 +58,13 @@ class GuestMemory:
 
     def __init__(self, read_phys: Callable[[int, int], bytes],
                  write_phys: Callable[[int, bytes], None], ram_size: int,
-                 regs: Callable[[], tuple[int, int, int]]) -> None:
+                 regs: Callable[[], tuple[int, int, int]],
+                 write_ad: Callable[[int, bytes], None] | None = None) -> None:
         self._read = read_phys
         self._write = write_phys
+        #: where accessed/dirty updates go (the monitor sends them past its write traces:
+        #: they change no mapping)
+        self._write_ad = write_ad or write_phys
         self.ram_size = ram_size
         self._regs = regs
 
@@ -88,6 +93,8 @@ class GuestMemory:
         if not pde & PTE_P:
             raise PageFault(linear, err_access)
         big = bool(pde & PTE_PS) and bool(cr4 & CR4_PSE)
+        if big and pde & (1 << 21):  # reserved in a 4 MiB PDE (SDM vol 3A, table 4-5)
+            raise PageFault(linear, PF_RSVD | PF_P | err_access)
         if big:
             rights = pde
             pte_addr, pte = pde_addr, pde
@@ -105,10 +112,10 @@ class GuestMemory:
             raise PageFault(linear, PF_P | err_access)
         # accessed and dirty flags (SDM 4.8): A in the PDE, A (and D) in the PTE
         if not big and not pde & PTE_A:
-            self.write_phys(pde_addr, struct.pack("<I", pde | PTE_A))
+            self._write_ad(pde_addr, struct.pack("<I", pde | PTE_A))
         want = PTE_A | (PTE_D if write else 0)
         if pte & want != want:
-            self.write_phys(pte_addr, struct.pack("<I", pte | want))
+            self._write_ad(pte_addr, struct.pack("<I", pte | want))
         return phys
 
     def read(self, linear: int, n: int, *, user: bool = False) -> bytes:
