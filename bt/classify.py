@@ -237,3 +237,33 @@ def classify(insn: CsInsn) -> Rule:
     if refine is not None:
         return refine(insn)
     return IDENT
+
+
+# --- floating point: trapped only while the guest's CR0.TS or CR0.EM is set ----------------------
+_SIMD_GROUPS = frozenset({C.X86_GRP_MMX, C.X86_GRP_SSE1, C.X86_GRP_SSE2, C.X86_GRP_SSE3,
+                          C.X86_GRP_SSSE3, C.X86_GRP_SSE41, C.X86_GRP_SSE42, C.X86_GRP_SSE4A,
+                          C.X86_GRP_3DNOW, C.X86_GRP_AVX, C.X86_GRP_AVX2})
+_PREFIXES = frozenset({0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65, 0x66, 0x67, 0xF0, 0xF2, 0xF3})
+
+
+def fpu_class(insn: CsInsn) -> str | None:
+    """"x87" (opcodes d8-df, fxsave/fxrstor), "wait" (9b), "simd" (MMX/SSE) or None.
+
+    The monitor keeps the real CR0.TS/EM clear while translated code runs (it
+    uses xmm registers), so while the guest has either set these become
+    callouts raising the fault the guest's CR0 asks for (SDM vol 3A, table 2-2).
+    """
+    code = bytes(insn.bytes)
+    i = 0
+    while i < len(code) and code[i] in _PREFIXES:
+        i += 1
+    op = code[i:i + 2]
+    if not op:
+        return None
+    if 0xD8 <= op[0] <= 0xDF or op[:2] == b"\x0f\xae":
+        return "x87"
+    if op[0] == 0x9B:
+        return "wait"
+    if any(g in _SIMD_GROUPS for g in insn.groups):
+        return "simd"
+    return None

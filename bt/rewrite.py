@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from capstone import x86_const as C
 
 from bt import encode as E
-from bt.classify import Handling, Kind
+from bt.classify import Handling, Kind, fpu_class
 from bt.scan import GuestInsn, Stop, Unit, holds_interrupts
 from bt.templates import Template, template
 
@@ -76,6 +76,8 @@ class CalloutSite:
     #: the instruction runs in the interrupt shadow of the one before (sti, mov ss): the
     #: shadow ends with it, though the callout leaves unicorn's flag set
     in_shadow: bool = False
+    #: the callout is a guest instruction (False: a check in front of one, a breakpoint)
+    retires: bool = True
 
 
 @dataclass
@@ -153,6 +155,11 @@ class Rewriter:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
         self.viopl0 = True
+        #: the guest's CR0.TS or EM is set: floating-point instructions become callouts
+        self.fpu_traps = False
+        #: linear addresses of enabled instruction breakpoints (DR0-DR3): translated code
+        #: never runs at the guest's addresses, so a callout in front checks them
+        self.breakpoints: frozenset[int] = frozenset()
         self._emitters: dict[str, Callable[[_Out, GuestInsn, list[ExitSite],
                                             list[CalloutSite]], None]] = {
             "jcc": self._branch, "loop": self._loop, "loope": self._loop, "loopne": self._loop,
@@ -168,6 +175,7 @@ class Rewriter:
     def rewrite(self, unit: Unit, base: int) -> Emission:
         """The code for ``unit`` placed at linear address ``base``."""
         out = _Out(base)
+        self._cs_base = unit.cs_base
         exits: list[ExitSite] = []
         callouts: list[CalloutSite] = []
         handling: Counter[str] = Counter()
@@ -207,6 +215,12 @@ class Rewriter:
     def _emit(self, out: _Out, g: GuestInsn, exits: list[ExitSite],
               callouts: list[CalloutSite]) -> str:
         rule = g.rule
+        if self.breakpoints and ((self._cs_base + g.eip) & 0xFFFFFFFF) in self.breakpoints:
+            at = out.put(b"\xcd" + bytes([self.layout.vector]), g.eip)
+            callouts.append(CalloutSite("breakpoint", g, g.eip, g.eip, at, at + 2, retires=False))
+        if self.fpu_traps and rule.handling is Handling.IDENT and fpu_class(g.insn):
+            self._callout(out, g, g.eip, g.next_eip, callouts, "fpu")
+            return "callout"
         if rule.handling is Handling.IDENT:
             out.put(bytes(g.insn.bytes), g.eip, retires=True)
             return "ident"

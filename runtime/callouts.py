@@ -408,14 +408,18 @@ def mov_cr_dr(mon: Monitor, co: CalloutSite) -> bool:
     dst, src = insn.operands[0], insn.operands[1]
     names = (insn.reg_name(dst.reg), insn.reg_name(src.reg))
     v = mon.vcpu.v
-    if names[1].startswith(("cr", "dr")):  # read
+    if names[1].startswith("dr"):  # the debug registers are the real ones (DR6 as unicorn
+        n = int(names[1][2:])       # sets it on traps; user-code breakpoints work direct)
+        write_reg(mon, insn, dst.reg, mon.uc.reg_read(_uc_reg(names[1])))
+        return False
+    if names[1].startswith("cr"):  # read
         n = int(names[1][2:])
-        value = (v.cr if names[1].startswith("cr") else v.dr)[n]
-        write_reg(mon, insn, dst.reg, value)
+        write_reg(mon, insn, dst.reg, v.cr[n])
         return False
     n = int(names[0][2:])
     value = read_reg(mon, insn, src.reg)
     if names[0].startswith("dr"):
+        mon.uc.reg_write(_uc_reg(names[0]), value)
         v.dr[n] = value
         return False
     if n == 0:
@@ -565,7 +569,48 @@ def software_interrupt(mon: Monitor, co: CalloutSite) -> bool:
 
 
 def undefined(mon: Monitor, co: CalloutSite) -> bool:
+    """Bytes capstone cannot decode: #UD, or #GP(0) for an instruction longer than 15 bytes
+    (SDM vol 2A, 2.3.11), which capstone cannot decode either."""
+    from bt.encode import PREFIXES
+
+    try:
+        code = mon._read_code(co.guest_eip, 15)
+    except Exception:  # noqa: BLE001 - unreadable tail: the #UD stands
+        code = b""
+    if len(code) == 15 and all(b in PREFIXES for b in code):
+        raise Fault(Vector.GP, 0)
     raise Fault(Vector.UD)
+
+
+def breakpoint(mon: Monitor, co: CalloutSite) -> bool:
+    """An enabled DR0-DR3 instruction breakpoint at the next guest instruction: #DB (a fault,
+    EIP at the instruction), unless EFLAGS.RF suppresses it. Unicorn never clears RF after
+    the instruction (a defect, see README); the monitor behaves as the native run does."""
+    if mon.cpu.reg(X.UC_X86_REG_EFLAGS) & (1 << 16):
+        return False
+    linear = (mon.vcpu.v.cs.base + co.guest_eip) & MASK32
+    v = mon.vcpu.v
+    hits = sum(1 << i for i in range(4) if v.dr[i] & MASK32 == linear)
+    dr6 = (mon.uc.reg_read(X.UC_X86_REG_DR6) & ~0xF) | hits
+    mon.uc.reg_write(X.UC_X86_REG_DR6, dr6)
+    raise Fault(Vector.DB)
+
+
+def fpu(mon: Monitor, co: CalloutSite) -> bool:
+    """A floating-point instruction while the guest's CR0.TS or EM is set (SDM vol 3A,
+    table 2-2): x87 -> #NM; wait -> #NM only with TS and MP; MMX/SSE -> #UD with EM,
+    else #NM."""
+    from bt.classify import fpu_class
+
+    cr0 = mon.vcpu.v.cr[0]
+    kind = fpu_class(co.ginsn.insn)  # type: ignore[union-attr]
+    if kind == "wait":
+        if cr0 & CR0_TS and cr0 & CR0_MP:
+            raise Fault(Vector.NM)
+        return False
+    if kind == "simd" and cr0 & CR0_EM:
+        raise Fault(Vector.UD)
+    raise Fault(Vector.NM)
 
 
 # --- instructions whose result the monitor takes from the processor itself --------------------------------
@@ -670,7 +715,8 @@ HANDLERS: dict[str, Handler] = {
     "clts": clts, "lmsw": lmsw, "invlpg": invlpg, "wbinvd": nop, "invd": nop, "hlt": hlt,
     "in": port_in, "out": port_out, "ins": string_io, "outs": string_io,
     "int n": software_interrupt, "int3": software_interrupt, "into": software_interrupt,
-    "int1": software_interrupt, "undefined": undefined,
+    "int1": software_interrupt, "undefined": undefined, "fpu": fpu,
+    "breakpoint": breakpoint,
     "cpuid": by_oracle, "rdtsc": by_oracle, "rdmsr": by_oracle, "wrmsr": by_oracle,
 }
 _ = (IOPL_SHIFT,)

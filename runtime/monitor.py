@@ -81,6 +81,15 @@ from runtime.x86 import (
     vector_name,
 )
 
+
+def exec_breakpoints(dr: list[int]) -> frozenset[int]:
+    """Linear addresses of the enabled instruction breakpoints in DR0-DR3 / DR7 (SDM vol
+    3B, 17.2.4: L/G bits 2i, 2i+1; R/W bits 16+4i = 00 is an instruction breakpoint)."""
+    dr7 = dr[7]
+    return frozenset(dr[i] & 0xFFFFFFFF for i in range(4)
+                     if dr7 & (3 << (2 * i)) and not (dr7 >> (16 + 4 * i)) & 3)
+
+
 #: the software interrupt translated code uses for callouts and exits
 CALLOUT_VECTOR = 0xF1
 CR4_OSFXSR = 1 << 9
@@ -103,7 +112,7 @@ class MonitorStats:
     one_off_blocks: int = 0
     kernel_entries: int = 0
     user_entries: int = 0
-    iopl_mode_flushes: int = 0
+    mode_flushes: int = 0
     gate_emulations: int = 0
     relocations: int = 0
     user_blocks_translated: int = 0  # the design makes this 0: user code runs direct
@@ -193,8 +202,21 @@ class Monitor(Machine):
         if self.vcpu.v.cr[0] & CR0_PG:
             self.shadow.activate(self.vcpu.v.cr[3])
             self._check_monitor_range()
+            self._fetch_walk()
         else:
             self._load_real_cr3(self.space.cr3)
+
+    def _fetch_walk(self) -> None:
+        """The processor fetches the next instruction through the new tables, setting their
+        accessed bits; translated code never fetches from guest addresses, so the monitor
+        walks the current guest code page itself (a fault there is the guest's, later)."""
+        if not self.vcpu.translated:
+            return
+        try:
+            eip = self.guest_eip_now()
+            self.mem.translate((self.vcpu.v.cs.base + eip) & MASK32)
+        except (PageFault, PhysicalAccessError, _Stop):
+            pass
 
     def _check_monitor_range(self) -> None:
         """The guest owns its whole address space: if its page directory maps the 4 MiB the
@@ -338,13 +360,17 @@ class Monitor(Machine):
 
     # --- entering the guest ----------------------------------------------------------------------
     def _check_iopl_mode(self) -> None:
-        """Translations assume virtual IOPL 0 or not (pushfd/popfd sequences): keep them true."""
+        """Translations assume a virtual IOPL of 0 or not (pushfd/popfd sequences) and the
+        guest's CR0.TS/EM clear or not (floating point as callouts): keep them true."""
         viopl0 = self.vcpu.v.iopl == 0
-        if viopl0 != self.rewriter.viopl0:
-            self.rewriter.viopl0 = viopl0
+        fpu_traps = bool(self.vcpu.v.cr[0] & (CR0_TS | CR0_EM))
+        breakpoints = exec_breakpoints(self.vcpu.v.dr)
+        rw = self.rewriter
+        if (viopl0, fpu_traps, breakpoints) != (rw.viopl0, rw.fpu_traps, rw.breakpoints):
+            rw.viopl0, rw.fpu_traps, rw.breakpoints = viopl0, fpu_traps, breakpoints
             self.tc.flush()
             self.counter.forget_code()
-            self.mstats.iopl_mode_flushes += 1
+            self.mstats.mode_flushes += 1
 
     def _enter_kernel(self, eip: int) -> None:
         """Continue translated at guest ``eip`` (CPL, CS and the rest already set)."""
@@ -553,11 +579,11 @@ class Monitor(Machine):
         try:
             redirected = handler(self, co)
         except Fault as fault:
-            self._fault_at(co.guest_eip, fault.vector, fault.error_code)
+            self._fault_at(co.guest_eip, fault.vector, fault.error_code, co.retires)
             return
         except PageFault as pf:
             self.vcpu.set_cr2(pf.cr2)
-            self._fault_at(co.guest_eip, Vector.PF, pf.error_code)
+            self._fault_at(co.guest_eip, Vector.PF, pf.error_code, co.retires)
             return
         except PhysicalAccessError as exc:
             raise _Stop(Outcome.GUEST_ERROR, f"{co.handler} at guest EIP {co.guest_eip:#010x}: "
@@ -570,10 +596,11 @@ class Monitor(Machine):
         else:
             self._enter_kernel(co.next_eip)
 
-    def _fault_at(self, guest_eip: int, vector: int, error_code: int | None) -> None:
+    def _fault_at(self, guest_eip: int, vector: int, error_code: int | None,
+                  charged: bool = True) -> None:
         """Reflect an exception raised by the instruction at ``guest_eip`` (a callout's)."""
-        # the instruction did not retire: take back what the clock charged for it
-        self.counter.insns -= 1
+        if charged:  # the instruction did not retire: take back what the clock charged for it
+            self.counter.insns -= 1
         name = vector_name(vector)
         self.stats.exceptions[name] = self.stats.exceptions.get(name, 0) + 1
         err = error_code if vector in ERROR_CODE_VECTORS else None

@@ -100,6 +100,9 @@ class GuestMemory:
             pte_addr, pte = pde_addr, pde
             phys = (pde & 0xFFC00000) | (linear & 0x3FFFFF)
         else:
+            if not pde & PTE_A:  # set as soon as the PDE is used, even if the PTE faults
+                pde |= PTE_A
+                self._write_ad(pde_addr, struct.pack("<I", pde))
             pte_addr = (pde & 0xFFFFF000) + (((linear >> 12) & 0x3FF) << 2)
             pte = self._entry(pte_addr)
             if not pte & PTE_P:
@@ -110,9 +113,7 @@ class GuestMemory:
             raise PageFault(linear, PF_P | err_access)
         if write and not rights & PTE_W and (user or cr0 & CR0_WP):
             raise PageFault(linear, PF_P | err_access)
-        # accessed and dirty flags (SDM 4.8): A in the PDE, A (and D) in the PTE
-        if not big and not pde & PTE_A:
-            self._write_ad(pde_addr, struct.pack("<I", pde | PTE_A))
+        # accessed and dirty flags (SDM 4.8): A (and D) in the PTE
         want = PTE_A | (PTE_D if write else 0)
         if pte & want != want:
             self._write_ad(pte_addr, struct.pack("<I", pte | want))

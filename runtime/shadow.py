@@ -202,6 +202,9 @@ class ShadowMMU:
             rights, pte_addr, pte, pt_page = pde, pde_addr, pde, -1
             frame = (pde & 0xFFC00000) | (linear & 0x3FF000)
         else:
+            if not pde & PTE_A:  # set as soon as the PDE is used, even if the PTE faults
+                pde |= PTE_A
+                self.write(pde_addr, struct.pack("<I", pde))
             pt_page = pde & 0xFFFFF000
             pte_addr = pt_page + (((linear >> 12) & 0x3FF) << 2)
             pte = struct.unpack("<I", self.mem.read_phys(pte_addr, 4))[0]
@@ -215,8 +218,7 @@ class ShadowMMU:
             raise PageFault(linear, PF_P | err)
         if write and not write_ok and (user or cr0 & CR0_WP):
             raise PageFault(linear, PF_P | err)
-        if pt_page >= 0 and not pde & PTE_A:  # A/D updates change no mapping: raw writes
-            self.write(pde_addr, struct.pack("<I", pde | PTE_A))
+        # A/D updates change no mapping: raw writes
         want = PTE_A | (PTE_D if write else 0)
         if pte & want != want:
             pte |= want
