@@ -160,6 +160,10 @@ class Rewriter:
         #: linear addresses of enabled instruction breakpoints (DR0-DR3): translated code
         #: never runs at the guest's addresses, so a callout in front checks them
         self.breakpoints: frozenset[int] = frozenset()
+        #: (CS base, guest EIP) of stores that keep faulting on traced pages (guest page
+        #: tables): adaptive binary translation turns them into callouts that write and
+        #: update the shadow without a fault, as VMware's monitor did
+        self.adapted: set[tuple[int, int]] = set()
         self._emitters: dict[str, Callable[[_Out, GuestInsn, list[ExitSite],
                                             list[CalloutSite]], None]] = {
             "jcc": self._branch, "loop": self._loop, "loope": self._loop, "loopne": self._loop,
@@ -218,6 +222,9 @@ class Rewriter:
         if self.breakpoints and ((self._cs_base + g.eip) & 0xFFFFFFFF) in self.breakpoints:
             at = out.put(b"\xcd" + bytes([self.layout.vector]), g.eip)
             callouts.append(CalloutSite("breakpoint", g, g.eip, g.eip, at, at + 2, retires=False))
+        if self.adapted and (self._cs_base, g.eip) in self.adapted and _is_store(g):
+            self._callout(out, g, g.eip, g.next_eip, callouts, "adapted store")
+            return "callout"
         if self.fpu_traps and rule.handling is Handling.IDENT and fpu_class(g.insn):
             self._callout(out, g, g.eip, g.next_eip, callouts, "fpu")
             return "callout"
@@ -373,6 +380,12 @@ class Rewriter:
 
 _TRANSFERS = frozenset({Kind.JUMP, Kind.BRANCH, Kind.CALL, Kind.RET, Kind.INDIRECT_JUMP,
                         Kind.INDIRECT_CALL})
+
+
+def _is_store(g: GuestInsn) -> bool:
+    """mov m, r / mov m, imm: the stores adaptive translation emulates."""
+    ops = g.insn.operands
+    return g.insn.id == C.X86_INS_MOV and len(ops) == 2 and ops[0].type == C.X86_OP_MEM
 
 
 def _target(g: GuestInsn) -> int:

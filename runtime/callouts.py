@@ -596,6 +596,16 @@ def breakpoint(mon: Monitor, co: CalloutSite) -> bool:
     raise Fault(Vector.DB)
 
 
+def adapted_store(mon: Monitor, co: CalloutSite) -> bool:
+    """A store adaptive translation took over (it kept faulting on a guest page table):
+    write through the guest's view; the monitor's write path drops the shadow entries
+    built from that page, which stays traced (no fault, no untrace)."""
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    size = insn.operands[0].size
+    write_operand(mon, insn, 0, read_operand(mon, insn, 1, size), size)
+    return False
+
+
 def fpu(mon: Monitor, co: CalloutSite) -> bool:
     """A floating-point instruction while the guest's CR0.TS or EM is set (SDM vol 3A,
     table 2-2): x87 -> #NM; wait -> #NM only with TS and MP; MMX/SSE -> #UD with EM,
@@ -716,7 +726,7 @@ HANDLERS: dict[str, Handler] = {
     "in": port_in, "out": port_out, "ins": string_io, "outs": string_io,
     "int n": software_interrupt, "int3": software_interrupt, "into": software_interrupt,
     "int1": software_interrupt, "undefined": undefined, "fpu": fpu,
-    "breakpoint": breakpoint,
+    "breakpoint": breakpoint, "adapted store": adapted_store,
     "cpuid": by_oracle, "rdtsc": by_oracle, "rdmsr": by_oracle, "wrmsr": by_oracle,
 }
 _ = (IOPL_SHIFT,)

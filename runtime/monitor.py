@@ -90,6 +90,9 @@ def exec_breakpoints(dr: list[int]) -> frozenset[int]:
                      if dr7 & (3 << (2 * i)) and not (dr7 >> (16 + 4 * i)) & 3)
 
 
+#: trace faults by one guest instruction before it is retranslated as a callout
+ADAPT_AFTER = 4
+
 #: the software interrupt translated code uses for callouts and exits
 CALLOUT_VECTOR = 0xF1
 CR4_OSFXSR = 1 << 9
@@ -115,6 +118,7 @@ class MonitorStats:
     mode_flushes: int = 0
     gate_emulations: int = 0
     relocations: int = 0
+    adaptive_retranslations: int = 0
     user_blocks_translated: int = 0  # the design makes this 0: user code runs direct
 
     def as_dict(self) -> dict[str, object]:
@@ -171,6 +175,7 @@ class Monitor(Machine):
         self.mstats = MonitorStats()
         self._halted = False
         self._real_cr04 = (0, 0)
+        self._trace_faults_at: Counter[tuple[int, int]] = Counter()
         self._gdt_image = b""
         self._ldt_image = b""
         self.last_block: Block | None = None
@@ -621,6 +626,8 @@ class Monitor(Machine):
             cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
             hidden, err = self._page_fault(cr2, err or 0)
             if hidden:
+                if self.shadow.last_table_write:
+                    self._maybe_adapt(block, eip)
                 if not block.valid:  # it wrote its own block: re-run it from fresh code
                     guest_eip = self._recover(block.entry_at(eip), eip)
                     one_off = self.tc.translate(self.vcpu.v.cs.base, guest_eip, cap=1,
@@ -637,6 +644,20 @@ class Monitor(Machine):
         self.counter.after_run(block.first_of_insn(eip), faulted=True)
         guest_eip = self._recover(block.entry_at(eip), eip)
         self._deliver(Event(vector, guest_eip, err, guest_eip))
+
+    def _maybe_adapt(self, block: Block, eip: int) -> None:
+        """Adaptive binary translation: a kernel instruction that keeps writing the guest's
+        page tables (traced: every write faults) is retranslated into a callout that does
+        the write and updates the shadow without faulting."""
+        entry = block.entry_at(eip)
+        if entry is None:
+            return
+        key = (block.cs_base, entry.guest_eip)
+        self._trace_faults_at[key] += 1
+        if self._trace_faults_at[key] == ADAPT_AFTER and key not in self.rewriter.adapted:
+            self.rewriter.adapted.add(key)
+            self.tc.invalidate(block)
+            self.mstats.adaptive_retranslations += 1
 
     def _page_fault(self, cr2: int, err: int) -> tuple[bool, int]:
         """(hidden, the guest's error code) for a #PF at ``cr2`` (the blob is loaded)."""

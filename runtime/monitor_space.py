@@ -54,6 +54,13 @@ TC_START = 0x2C0000
 TC_END = MON_SIZE
 MAX_GUEST_RAM = (TC_START - GUEST_PTS) // 4096 * 4 * MIB  # 512 MiB
 
+#: the parts of the range the processor reaches by linear address (read-only, supervisor):
+#: the virtual-CPU page and trap TSS, the miss stub, the shadow GDT/LDT, the lookup table,
+#: the translation cache. The rest (page tables, shadow pool) is reached only physically
+#: and is not mapped at all: a guest access there faults as an unmapped address would.
+LINEAR_MAPPED = ((VCPU_PAGE, CODE_PAGE + 0x1000), (SHADOW_GDT, SHADOW_LDT + 0x10000),
+                 (LOOKUP_L1, GUEST_PTS), (TC_START, TC_END))
+
 #: fields of the virtual-CPU page that translated code loads (offsets)
 VCPU_FIELDS = {"smsw": 0x00, "str": 0x04, "sldt": 0x08, "sgdt": 0x10, "sidt": 0x18}
 
@@ -125,8 +132,9 @@ def build_page_tables(space: MonitorSpace, write: Callable[[int, bytes], None]) 
         struct.pack_into("<I", ptes, 4 * page, (page << 12) | _USER_RW)
     write(space.phys + GUEST_PTS, bytes(ptes))
     mon = bytearray(4096)
-    for i in range(1024):
-        struct.pack_into("<I", mon, 4 * i, (space.phys + 4096 * i) | _SUPERVISOR_RO)
+    for start, end in LINEAR_MAPPED:
+        for off in range(start, end, 4096):
+            struct.pack_into("<I", mon, 4 * (off >> 12), (space.phys + off) | _SUPERVISOR_RO)
     write(space.phys + MONITOR_PT, bytes(mon))
 
 

@@ -120,6 +120,8 @@ class ShadowMMU:
         self.pd_of: dict[int, set[Root]] = {}  # guest PD page -> roots shadowing it
         #: shadow PTEs made writable for the guest kernel under CR0.WP=0 on user pages
         self.kernel_only_writes: set[int] = set()
+        #: the last fault was a write to a guest page-table page (a trace fault)
+        self.last_table_write = False
 
     # --- roots ----------------------------------------------------------------------------
     def _page(self) -> int:
@@ -229,6 +231,7 @@ class ShadowMMU:
         """A #PF at ``linear`` with guest paging on: fix the shadow (hidden fault) or raise
         the guest's PageFault (true fault). Raises MonitorRangeConflict when the guest maps
         the monitor's range, PhysicalAccessError for a frame outside guest RAM."""
+        self.last_table_write = False
         try:
             frame, pte, user_ok, write_ok, pd_page, pt_page = self._walk(linear, write, user)
         except PageFault:
@@ -242,6 +245,7 @@ class ShadowMMU:
         root = self.current
         assert root is not None, "guest paging on without a shadow root"
         table_page = pt_page if pt_page >= 0 else pd_page
+        self.last_table_write = write and frame in self.table_pages
         if write and (frame in self.table_pages or frame in self.code_pages):
             self.stats.trace_faults += 1
             self._untrace(frame)  # may drop this root's shadow tables too
