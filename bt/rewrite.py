@@ -335,7 +335,11 @@ class Rewriter:
         addr = self.layout.vcpu[g.rule.name]
         op = g.insn.operands[0]
         if op.type == C.X86_OP_REG:
-            if op.reg in E.REG32:
+            if op.reg in E.REG32 and g.rule.name == "smsw":
+                # unicorn's smsw r32 writes only the low 16 bits (the SDM leaves the upper
+                # half undefined): the native run keeps it, so does the translation
+                t, reg = template("load_vcpu16"), E.REG32[op.reg]
+            elif op.reg in E.REG32:
                 t, reg = template("load_vcpu"), E.REG32[op.reg]
             elif op.reg in E.REG16:
                 t, reg = template("load_vcpu16"), E.REG16[op.reg]
@@ -360,6 +364,8 @@ class Rewriter:
                         _callouts: list[CalloutSite]) -> None:
         """sgdt/sidt m: the 16-bit limit at [m], the 32-bit base at [m+2], from the vCPU page."""
         addr = self.layout.vcpu[g.rule.name]  # limit (2 bytes) then base (4 bytes)
+        if g.insn.prefix[2] == 0x66:
+            raise E.EncodeError("16-bit sgdt/sidt store a 24-bit base: the callout does it")
         mem = E.mem_operand(g.insn)
         s = E.scratch_for(mem)
         load = template("load_vcpu")

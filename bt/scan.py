@@ -107,11 +107,9 @@ class Scanner:
         window = self._fetch(linear)
         insn = next(self.cs.disasm(window, eip, 1), None)
         if insn is None and len(window) < MAX_INSN:
-            # maybe an instruction that straddles the page boundary
-            try:
-                window += self.read((linear + len(window)) & 0xFFFFFFFF, MAX_INSN - len(window))
-            except Exception:  # noqa: BLE001 - the second page is unreadable: it faults later
-                return None
+            # maybe an instruction that straddles the page boundary; if the next page
+            # cannot be read, the fetch fault is the guest's (raised to the caller)
+            window += self.read((linear + len(window)) & 0xFFFFFFFF, MAX_INSN - len(window))
             insn = next(self.cs.disasm(window, eip, 1), None)
         return insn
 

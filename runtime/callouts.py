@@ -334,8 +334,9 @@ def _store_table_register(index: int) -> Handler:
         insn = co.ginsn.insn  # type: ignore[union-attr]
         mon.cpu.load()
         reg = mon.vcpu.seg(index)
+        base = reg.base & (0xFFFFFF if opsize(insn) == 2 else MASK32)  # 16-bit: 24-bit base
         mon.mem.write(effective_address(mon, insn, insn.operands[0]),
-                      struct.pack("<HI", reg.limit & 0xFFFF, reg.base & MASK32))
+                      struct.pack("<HI", reg.limit & 0xFFFF, base))
         return False
     return handler
 
@@ -531,6 +532,8 @@ def string_io(mon: Monitor, co: CalloutSite) -> bool:
     port = mon.cpu.reg(X.UC_X86_REG_EDX) & 0xFFFF
     step = -size if mon.cpu.reg(X.UC_X86_REG_EFLAGS) & DF else size
     count = mon.cpu.reg(X.UC_X86_REG_ECX) if rep else 1
+    if count > 1:  # the native clock counts every iteration of a rep string instruction
+        mon.counter.insns += count - 1
     index_reg = X.UC_X86_REG_EDI if is_in else X.UC_X86_REG_ESI
     if is_in:
         seg = mon.vcpu.seg(SEG_ES).base
@@ -565,6 +568,26 @@ def software_interrupt(mon: Monitor, co: CalloutSite) -> bool:
     mon.stats.software_ints[vector] = mon.stats.software_ints.get(vector, 0) + 1
     event = Event(vector, co.next_eip, None, co.guest_eip, software=insn.id != C.X86_INS_INT1)
     mon._deliver(event)
+    return True
+
+
+def near16(mon: Monitor, co: CalloutSite) -> bool:
+    """Near jmp/call/ret with a 16-bit operand size (66 prefix): EIP is truncated to 16 bits
+    (SDM vol 2, JMP/CALL/RET). Rare in 32-bit kernels: emulated, not translated inline."""
+    insn = co.ginsn.insn  # type: ignore[union-attr]
+    name = co.handler
+    if name == "ret":
+        target = pop(mon, 2)
+        if insn.operands:
+            mon.cpu.set_reg(X.UC_X86_REG_ESP, (mon.cpu.reg(X.UC_X86_REG_ESP)
+                                               + (insn.operands[0].imm & 0xFFFF)) & MASK32)
+    elif insn.operands[0].type == C.X86_OP_IMM:
+        target = insn.operands[0].imm & 0xFFFF
+    else:
+        target = read_operand(mon, insn, 0, 2) & 0xFFFF
+    if name.startswith("call"):
+        push(mon, co.next_eip & 0xFFFF, 2)
+    mon._enter_kernel(target & 0xFFFF)
     return True
 
 
@@ -662,6 +685,7 @@ def _oracle() -> _Oracle:
 def by_oracle(mon: Monitor, co: CalloutSite) -> bool:
     insn = co.ginsn.insn  # type: ignore[union-attr]
     regs = {r: mon.cpu.reg(r) for r in _ORACLE_OUT}
+    regs[X.UC_X86_REG_CR4] = mon.vcpu.v.cr[4]  # cpuid leaf 1 reports CR4.OSXSAVE
     out = _oracle().run(bytes(insn.bytes), regs)
     for r, value in out.items():
         mon.cpu.set_reg(r, value)
@@ -727,6 +751,7 @@ HANDLERS: dict[str, Handler] = {
     "int n": software_interrupt, "int3": software_interrupt, "into": software_interrupt,
     "int1": software_interrupt, "undefined": undefined, "fpu": fpu,
     "breakpoint": breakpoint, "adapted store": adapted_store,
+    "ret": near16, "jmp": near16, "call": near16, "jmp indirect": near16, "call indirect": near16,
     "cpuid": by_oracle, "rdtsc": by_oracle, "rdmsr": by_oracle, "wrmsr": by_oracle,
 }
 _ = (IOPL_SHIFT,)

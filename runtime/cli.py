@@ -117,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--mem", type=_positive, default=128, metavar="MiB",
                          help="guest RAM in MiB (default 128)")
     explain.set_defaults(func=cmd_explain)
+
+    from runtime import diff, fuzz
+
+    diff.add_parser(sub, _int, _positive)
+    fuzz.add_parser(sub, _int, _positive, _seconds)
     return parser
 
 

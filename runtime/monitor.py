@@ -176,6 +176,8 @@ class Monitor(Machine):
         self._halted = False
         self._real_cr04 = (0, 0)
         self._trace_faults_at: Counter[tuple[int, int]] = Counter()
+        self._in_user = False
+        self._user_xmm: list[int] | None = None
         self._gdt_image = b""
         self._ldt_image = b""
         self.last_block: Block | None = None
@@ -388,9 +390,8 @@ class Monitor(Machine):
             self.vcpu.set_cr2(pf.cr2)
             self._deliver(Event(Vector.PF, eip, pf.error_code, eip))
             return
-        except PhysicalAccessError:
-            raise _Stop(Outcome.GUEST_ERROR, f"fetch from memory outside guest RAM at "
-                                             f"guest EIP {eip:#010x}") from None
+        except PhysicalAccessError:  # the bare machine's words for the same event
+            raise _Stop(Outcome.GUEST_ERROR, "fetch from memory outside guest RAM") from None
         self.cpu.set_reg(X.UC_X86_REG_EIP, block.body)
 
     def _enter_guest(self) -> None:
@@ -399,6 +400,7 @@ class Monitor(Machine):
         assert eip is not None, "no guest EIP to enter"
         self.vcpu.pending_eip = None
         self._sync_real_cr0()
+        self._swap_scratch_xmm()
         if self.vcpu.translated:
             self.mstats.kernel_entries += 1
             self._enter_kernel(eip)
@@ -407,6 +409,21 @@ class Monitor(Machine):
             self.shadow.entering_user()
             self._sync_shadow_tables()
             self.cpu.set_reg(X.UC_X86_REG_EIP, eip)
+
+    def _swap_scratch_xmm(self) -> None:
+        """Translated code uses xmm5-xmm7 as scratch: keep the guest's own values (its user
+        code's, when the guest enabled SSE with CR4.OSFXSR) across kernel stretches."""
+        user = not self.vcpu.translated
+        if user == self._in_user:
+            return
+        self._in_user = user
+        if not self.vcpu.v.cr[4] & CR4_OSFXSR:
+            return
+        if user and self._user_xmm is not None:
+            for reg, value in zip(_SCRATCH_XMM, self._user_xmm, strict=True):
+                self.uc.reg_write(reg, value)
+        elif not user:
+            self._user_xmm = [self.uc.reg_read(reg) for reg in _SCRATCH_XMM]
 
     def _deliver(self, event: Event) -> None:
         super()._deliver(event)
@@ -499,7 +516,7 @@ class Monitor(Machine):
 
     def _recover(self, entry: MapEntry | None, linear: int) -> int:
         """Apply the fixup of the translated instruction at ``linear``; the guest EIP there."""
-        if linear == self.miss or (entry is not None and entry.fixup == FIX_ENTRY):
+        if linear in (self.miss, self.miss + 2) or (entry is not None and entry.fixup == FIX_ENTRY):
             self.cpu.set_reg(X.UC_X86_REG_ECX, self._xmm(X.UC_X86_REG_XMM7))
             return self._xmm(X.UC_X86_REG_XMM6)
         assert entry is not None
@@ -514,8 +531,8 @@ class Monitor(Machine):
             return eip
         block = self.tc.block_at(eip)
         entry = block.entry_at(eip) if block is not None else None
-        if block is None and eip != self.miss:
-            raise _Stop(Outcome.INTERNAL_ERROR, f"stopped at {eip:#010x}, outside any block")
+        if block is None and eip not in (self.miss, self.miss + 2):
+            raise _Stop(Outcome.INTERNAL, f"stopped at {eip:#010x}, outside any block")
         return self._recover(entry, eip)
 
     # --- the machine's hooks, monitored -------------------------------------------------------------
@@ -574,7 +591,7 @@ class Monitor(Machine):
             if block is not None and block.guest_eip == target and block.valid:
                 self.tc.install_lookup(block)
             return
-        raise _Stop(Outcome.INTERNAL_ERROR, f"callout from {eip - 2:#010x} matches no site")
+        raise _Stop(Outcome.INTERNAL, f"callout from {eip - 2:#010x} matches no site")
 
     def _run_handler(self, block: Block, co: CalloutSite) -> None:
         handler = callouts.HANDLERS.get(co.handler)
@@ -618,7 +635,7 @@ class Monitor(Machine):
         cpu = self.cpu
         block = self.tc.block_at(eip)
         if block is None:
-            raise _Stop(Outcome.INTERNAL_ERROR, f"{vector_name(vector)} at {eip:#010x} in the "
+            raise _Stop(Outcome.INTERNAL, f"{vector_name(vector)} at {eip:#010x} in the "
                                                 f"monitor, outside any translation block")
         err = cpu.error_code if vector in ERROR_CODE_VECTORS else None
         name = vector_name(vector)
@@ -791,6 +808,7 @@ class Monitor(Machine):
         return result
 
 
+_SCRATCH_XMM = (X.UC_X86_REG_XMM5, X.UC_X86_REG_XMM6, X.UC_X86_REG_XMM7)
 _GPR = (X.UC_X86_REG_EAX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX, X.UC_X86_REG_EBX,
         X.UC_X86_REG_ESP, X.UC_X86_REG_EBP, X.UC_X86_REG_ESI, X.UC_X86_REG_EDI)
 GPR_BY_NUMBER = _GPR

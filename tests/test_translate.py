@@ -71,6 +71,7 @@ from bt.classify import (
     Handling,
     Kind,
     classify,
+    fpu_class,
 )
 from bt.encode import ECX
 from bt.rewrite import (
@@ -129,15 +130,22 @@ def scan(code: bytes, *, at: int = GUEST, cap: int | None = 1, **memory: object)
     return Scanner(GuestCode(code, at, **memory).read).scan(0, at, cap)  # type: ignore[arg-type]
 
 
-def rewrite(unit: Unit, *, viopl0: bool = True) -> Emission:
+#: the rewriter's modes, set by the monitor (and the translation cache flushed when they change)
+MODES = ("viopl0", "fpu_traps", "breakpoints", "adapted")
+
+
+def rewrite(unit: Unit, **modes: object) -> Emission:
     rw = Rewriter(LAYOUT)
-    rw.viopl0 = viopl0
+    for name, value in modes.items():
+        assert name in MODES and hasattr(rw, name), name
+        setattr(rw, name, value)
     return rw.rewrite(unit, BASE)
 
 
-def translate(code: bytes, *, viopl0: bool = True, **kw: object) -> tuple[Unit, Emission]:
+def translate(code: bytes, **kw: object) -> tuple[Unit, Emission]:
+    modes = {k: kw.pop(k) for k in MODES if k in kw}
     unit = scan(code, **kw)  # type: ignore[arg-type]
-    return unit, rewrite(unit, viopl0=viopl0)
+    return unit, rewrite(unit, **modes)
 
 
 def decode(code: bytes, address: int = 0) -> CsInsn:
@@ -512,8 +520,6 @@ def test_smsw_str_sldt_to_a_register_load_the_vcpu_field(name: str, reg: int, si
                                                          request: pytest.FixtureRequest) -> None:
     """str/sldt r32 zero-extend the selector (a 32-bit load of the field); smsw r32 and every
     r16 form write the low 16 bits only, as the reference does (a 16-bit load)."""
-    if name == "smsw" and size == 32:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=SMSW_R32_REASON))
     opcode, ext = SYSREG[name]
     code = (b"\x66" if size == 16 else b"") + opcode + bytes([_modrm(ext, reg)])
     unit, em = translate(code)
@@ -660,6 +666,69 @@ def test_forms_the_inline_sequences_cannot_take_fall_back_to_a_callout(code: byt
     assert [co.handler for co in em.callouts] == [name]
 
 
+# --- modes: floating point traps, instruction breakpoints, adapted stores -------------------------
+FPU_CASES = [
+    (b"\xd9\xe8", "x87"),  # fld1
+    (b"\xdd\x00", "x87"),  # fld qword [eax]
+    (b"\x0f\xae\x00", "x87"),  # fxsave [eax]
+    (b"\x9b", "wait"),
+    (b"\x66\x0f\x6e\xc0", "simd"),  # movd xmm0, eax
+    (b"\x0f\x6f\xc1", "simd"),  # movq mm0, mm1
+    (b"\x0f\x28\xc1", "simd"),  # movaps xmm0, xmm1
+]
+
+
+@pytest.mark.parametrize(("code", "what"), FPU_CASES, ids=[c.hex() for c, _ in FPU_CASES])
+def test_fpu_instructions_are_callouts_while_the_guest_cr0_traps_them(code: bytes,
+                                                                      what: str) -> None:
+    """The real CR0.TS/EM stay clear for translated code (it uses xmm registers): while the
+    guest's are set, floating point raises what the guest's CR0 asks for, from a callout."""
+    assert fpu_class(decode(code)) == what
+    unit, em = translate(code, fpu_traps=True)
+    assert bytes(em.code[em.body:em.body + 2]) == STUB
+    assert em.callouts == [CalloutSite("fpu", unit.insns[0], GUEST, GUEST + len(code), em.body,
+                                       em.body + 2)]
+    _, em = translate(code)  # the guest's CR0 lets them run: copied
+    assert bytes(em.code[em.body:em.body + len(code)]) == code and em.callouts == []
+
+
+def test_fpu_traps_leave_other_instructions_alone() -> None:
+    for code in (b"\x01\xd8", b"\x9c", b"\xc3", b"\x0f\x01\xe0"):
+        _, plain = translate(code)
+        _, trapped = translate(code, fpu_traps=True)
+        assert trapped.code == plain.code, code.hex()
+
+
+def test_an_instruction_breakpoint_is_a_check_in_front_of_the_instruction() -> None:
+    """Translated code never runs at the guest's addresses: a callout that does not retire
+    checks DR0-DR3 before the instruction, which is translated as usual after it."""
+    for cs_base, eip in ((0, GUEST), (0x100000, GUEST - 0x100000)):  # linear addresses
+        unit = Scanner(GuestCode(b"\x01\xd8\x9c").read).scan(cs_base, eip, 1)
+        em = rewrite(unit, breakpoints=frozenset({GUEST}))
+        body = emitted(em)
+        assert bytes(body[0].bytes) == STUB and bytes(body[1].bytes) == b"\x01\xd8"
+        assert em.callouts == [CalloutSite("breakpoint", unit.insns[0], eip, eip, em.body,
+                                           em.body + 2, retires=False)]
+        assert body_map(em)[:2] == [(eip, False, FIX_NONE), (eip, True, FIX_NONE)]
+        em = rewrite(unit, breakpoints=frozenset({GUEST + 1, eip + 0x10}))  # elsewhere
+        assert em.callouts == [] and bytes(em.code[em.body:em.body + 2]) == b"\x01\xd8"
+
+
+@pytest.mark.parametrize("code", [b"\x89\x03", b"\xc7\x00\x01\x00\x00\x00",
+                                  b"\x66\x89\x44\x24\x04"],
+                         ids=["mov [ebx], eax", "mov dword [eax], 1", "mov [esp+4], ax"])
+def test_an_adapted_store_becomes_a_callout(code: bytes) -> None:
+    """A store that keeps faulting on a traced page (a guest page table) is retranslated as a
+    callout that writes through the shadow (adaptive binary translation)."""
+    unit, em = translate(code, adapted={(0, GUEST)})
+    assert em.callouts == [CalloutSite("adapted store", unit.insns[0], GUEST, GUEST + len(code),
+                                       em.body, em.body + 2)]
+    _, em = translate(code, adapted={(0, GUEST + 1), (0x1000, GUEST)})  # another place
+    assert bytes(em.code[em.body:em.body + len(code)]) == code and em.callouts == []
+    _, em = translate(b"\x8b\x03", adapted={(0, GUEST)})  # a load: not a store
+    assert em.callouts == []
+
+
 # --- every rule has a bytes case ------------------------------------------------------------------
 def _all_cases() -> list[bytes]:
     cases = [c for c, _ in CALLOUTS] + IDENT_CASES + [b"\x9c", b"\x9d", b"\xfa", b"\xfb", b"\x0e",
@@ -789,7 +858,6 @@ CUT_OFF_REASON = (
     "fetch outside RAM ends the bare machine's run as a guest error)")
 
 
-@pytest.mark.xfail(strict=True, reason=CUT_OFF_REASON)
 def test_an_instruction_cut_off_by_unreadable_memory_is_a_fetch_fault_not_undefined() -> None:
     unit = scan(b"\x90\xb8\x78\x56", at=GUEST + PAGE - 4, cap=None, pages=1)
     assert [g.text for g in unit.insns] == ["nop"]
@@ -1010,7 +1078,7 @@ def test_pushfd_popfd_with_if_and_iopl_changes() -> None:
     )
     _, r = run_both(scenario(main), rules=("pushf (inline)", "popf (inline)", "popf (callout)",
                                            "pushf (callout)"))
-    assert r.stats["monitor"]["iopl_mode_flushes"] >= 2  # to IOPL 3 and back to 0
+    assert r.stats["monitor"]["mode_flushes"] >= 2  # to IOPL 3 and back to 0
 
 
 def test_cli_sti() -> None:
@@ -1061,17 +1129,12 @@ def test_sldt_str_smsw_to_memory_and_registers() -> None:
     run_both(scenario(main), rules=("sldt", "str", "smsw", "lldt"))
 
 
-@pytest.mark.xfail(strict=True, reason=SMSW_R32_REASON)
 def test_smsw_to_a_32_bit_register() -> None:
     main = "mov eax, 0xffffffff; mov edi, eax;" + raw("0f 01 e0") + raw("0f 01 e7") \
         + store_regs(R, "eax edi") + exit_code(0)
     run_both(scenario(main), rules=("smsw",))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sgdt/sidt with a 16-bit operand size (66 0f 01 /0 and /1): the bare machine stores a "
-    "24-bit base (the sixth byte 0, SDM SGDT); the inline sequence ignores the operand size "
-    "and stores all 32 bits of the base"))
 def test_sgdt_sidt_with_16_bit_operand_size() -> None:
     main = (
         "mov dword ptr [0x5100], 0x100000ff; mov dword ptr [0x5104], 0x0000ab00;"
@@ -1431,15 +1494,12 @@ def test_mov_to_and_from_control_registers_lmsw_clts() -> None:
     ("or eax, 4", "fld1;", 7),  # CR0.EM: #NM for x87
     ("or eax, 4", "movd xmm0, ebx;", 6),  # CR0.EM: #UD for SSE
 ], ids=["TS-x87", "EM-x87", "EM-sse"])
-@pytest.mark.xfail(strict=True, reason=(
-    "the monitor keeps CR0.TS and CR0.EM clear in the real CR0 while translated code runs "
-    "(it uses xmm6/xmm7 itself): a guest kernel's x87/SSE instruction with TS or EM set "
-    "does not raise #NM/#UD as on the bare machine"))
 def test_fpu_instructions_honour_the_guest_cr0(setup: str, insn: str, vector: int) -> None:
     main = f"mov eax, cr0; {setup}; mov cr0, eax; mov eax, 0x200; mov cr4, eax; fault: {insn}" \
         + exit_code(9)
     sc = scenario(main, handlers={vector: recorder(1)})
-    native, _ = run_both(sc)
+    native, r = run_both(sc, rules=("ident (callout)",))  # the guest's rule, then its handling
+    assert r.stats["monitor"]["callouts"]["fpu"] == 1
     assert native[0x84 // 4] == sc.address_of("fault")
 
 
@@ -1470,10 +1530,6 @@ def test_cpuid_leaf_0() -> None:
     run_both(scenario(main), rules=("cpuid",))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cpuid runs on the monitor's oracle engine, whose CR4 is unicorn's reset value (OSXSAVE "
-    "set): leaf 1 ECX bit 27 (OSXSAVE, which mirrors CR4.OSXSAVE) reads 1 under the monitor "
-    "while the guest's CR4 is 0 (native: 0xc6d82203, monitored 0xced82203)"))
 def test_cpuid_leaf_1_mirrors_the_guest_cr4() -> None:
     main = ("mov eax, 1; mov ecx, 0; cpuid;" + store_regs(R, "eax ebx ecx edx") + exit_code(0))
     run_both(scenario(main), rules=("cpuid",))
@@ -1599,13 +1655,6 @@ def test_loop_loope_loopne_jecxz() -> None:
     run_both(scenario(main), rules=("loop", "loope", "loopne", "jecxz", "jcxz"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "16-bit near ret/jmp/call (66 c3, 66 e9, 66 ff /4 ...) become callouts named 'ret', 'jmp', "
-    "'call', 'jmp indirect', 'call indirect' (bt/rewrite.py) for which runtime/callouts.py has "
-    "no handler: the run ends 'unsupported' where the bare machine returns to EIP & 0xffff; "
-    "and then guest_eip_now() finds EIP past the block's last callout ('outside any block') "
-    "and raises _Stop(Outcome.INTERNAL_ERROR), which does not exist (Outcome.INTERNAL): an "
-    "AttributeError escapes Machine.run"))
 def test_16_bit_near_ret() -> None:
     main = ("mov dword ptr [0x6000], 0x00f4f4e7;"  # at 0x6000: out 0xf4, eax; hlt
             "mov eax, 0;" + raw("66 68 00 60") + raw("66 c3") + exit_code(1))
@@ -1634,7 +1683,6 @@ def test_a_fault_in_translated_code_reports_the_guest_eip(before: str, fault: st
     assert native[0x84 // 4 + frame] == KCODE
 
 
-@pytest.mark.xfail(strict=True, reason=CUT_OFF_REASON)
 def test_kernel_code_running_off_the_end_of_ram() -> None:
     """mov eax, imm32 whose last byte would be the first outside RAM: the bare machine ends
     the run (fetch outside guest RAM); the monitor delivers #UD to the guest."""

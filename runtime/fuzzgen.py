@@ -1,0 +1,518 @@
+"""Random guest kernels for differential testing: a seed in, a flat binary out.
+
+A program is a fixed *skeleton* (a multiboot a.out header, a prologue that
+loads its own GDT/IDT/TSS and masks the PIC, interrupt and fault handlers,
+ring-3 routines, a dump routine) around a list of independent *chunks* of
+random instructions at ring 0. Chunks mix ALU, memory, stack, string and
+branch work with the sensitive and privileged instructions a monitor must
+get right: pushf/popf with random IF/IOPL bits, cli/sti, segment register
+loads and reads, lar/lsl/verr/verw on random selectors, sgdt/sidt/smsw/
+str/sldt, ``int n`` into handlers that edit the saved flags, ``iret`` to ring
+3 and back, far calls, jumps and returns (direct and through call gates).
+
+Every chunk leaves the machine in a state the next one can start from (flat
+DS/ES/SS, the kernel stack balanced), so a chunk can be dropped without
+breaking the program: that is what shrinking does. The program ends by
+printing its registers, a fault record and a checksum of its data pages on
+COM1 and writing 0 to port 0xf4 (a fault anywhere jumps to the same dump).
+
+The image is loaded at :data:`BASE` either as a flat binary
+(``RunOptions(load_addr=BASE, entry=BASE)``) or, through its multiboot
+header, by ``qemu-system-i386 -kernel``.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from keystone import KS_ARCH_X86, KS_MODE_32, Ks
+
+BASE = 0x100000
+IMAGE_SIZE = 0x10000
+MAIN = BASE + 0x40  # the prologue and the chunks
+RUNTIME = BASE + 0x6000  # handlers, far-call targets, dump
+USER = BASE + 0x7000  # ring-3 routines (their own page)
+GDT = BASE + 0x8000
+IDT = BASE + 0x8800
+TSS = BASE + 0x9000
+TABLE_PTRS = BASE + 0x9100  # lgdt/lidt operands
+HEXTAB = BASE + 0x9200
+SCRATCH = BASE + 0xA000  # 4 KiB the chunks read and write
+USTACK_TOP = BASE + 0xC000
+KSTACK_TOP = BASE + 0xD000
+KSTACK0_TOP = BASE + 0xE000  # the TSS ring-0 stack (interrupts from ring 3)
+SAVE = BASE + 0xE000  # dump area (outside the checksum)
+FAULT = SAVE + 0x80  # vector of the fault that ended the program, or -1
+RESUME, KESP = SAVE + 0x84, SAVE + 0x88  # where int 0x80 from ring 3 returns to
+CHECK_START, CHECK_END = GDT, KSTACK0_TOP  # tables, scratch and stacks
+
+KCODE, KDATA, UCODE, UDATA, TSSSEL = 0x08, 0x10, 0x1B, 0x23, 0x28
+SCRATCH_SEG, RO_SEG, GATE0, GATE3 = 0x30, 0x38, 0x48, 0x50
+#: selectors ring-0 code may load into FS and GS (null included)
+FSGS_SELECTORS = (0x00, 0x10, 0x30, 0x38, 0x60, 0x68, 0x6B, 0x70, 0x23)
+DSES_SELECTORS = (0x10, 0x23, 0x68)
+GDT_ENTRIES = 16
+HANDLER_VECTORS = tuple(range(0x30, 0x3C))
+USER_ROUTINES = 5
+
+_GPRS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
+REGS = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp")
+_R8 = ("al", "bl", "cl", "dl")
+_CC = ("o", "no", "b", "ae", "z", "nz", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g")
+#: EFLAGS bits a chunk may set with popfd at ring 0 (no TF, NT, RF, VM)
+_FLAG_BITS = (0x1, 0x4, 0x10, 0x40, 0x80, 0x200, 0x400, 0x800, 0x1000, 0x2000, 0x40000, 0x200000)
+DUMPED = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eflags", "cs", "ds", "es",
+          "fs", "gs", "ss", "fault", "sum")
+
+_ks = Ks(KS_ARCH_X86, KS_MODE_32)
+
+
+def assemble(source: str, address: int) -> bytes:
+    encoding, _ = _ks.asm(source, address)
+    return bytes(encoding or b"")
+
+
+def _num(reg: str) -> int:
+    return _GPRS.index(reg)
+
+
+def _bytes(*values: int) -> str:
+    return ".byte " + ", ".join(f"{v & 0xFF:#x}" for v in values) + "\n"
+
+
+def _d32(value: int) -> tuple[int, ...]:
+    return tuple(struct.pack("<I", value & 0xFFFFFFFF))
+
+
+# --- descriptors --------------------------------------------------------------------------------
+def seg_desc(base: int, limit: int, access: int, flags: int = 0xC) -> bytes:
+    return struct.pack("<HHBBBB", limit & 0xFFFF, base & 0xFFFF, (base >> 16) & 0xFF, access,
+                       ((limit >> 16) & 0xF) | (flags << 4), base >> 24)
+
+
+def gate(offset: int, selector: int = KCODE, gate_type: int = 0xE, dpl: int = 0) -> bytes:
+    return struct.pack("<HHBBH", offset & 0xFFFF, selector, 0, 0x80 | (dpl << 5) | gate_type,
+                       offset >> 16)
+
+
+def gdt_image(gate_target: int, code_accessed: bool = True) -> bytes:
+    """The programs' GDT. ``code_accessed`` presets the accessed bit of the code descriptors:
+    the monitor sets it on far transfers as the SDM says and unicorn (the native run) does
+    not, a known divergence (corpus/regressions/cs_accessed_bit) the campaign steps around."""
+    a = 1 if code_accessed else 0
+    entries = [
+        seg_desc(0, 0, 0, 0),
+        seg_desc(0, 0xFFFFF, 0x9A | a),  # 0x08 kernel code
+        seg_desc(0, 0xFFFFF, 0x92),  # 0x10 kernel data
+        seg_desc(0, 0xFFFFF, 0xFA | a),  # 0x18 user code
+        seg_desc(0, 0xFFFFF, 0xF2),  # 0x20 user data
+        seg_desc(TSS, 0x67, 0x89, 0),  # 0x28 TSS
+        seg_desc(SCRATCH, 0xFFF, 0x92, 0x4),  # 0x30 the scratch page, byte granular
+        seg_desc(0, 0xFFFFF, 0x90),  # 0x38 read-only data
+        seg_desc(0, 0xFFFFF, 0x9E | a),  # 0x40 conforming code
+        gate(gate_target, KCODE, 0xC, 0),  # 0x48 call gate, DPL 0
+        gate(gate_target, KCODE, 0xC, 3),  # 0x50 call gate, DPL 3
+        seg_desc(0, 0xFFFFF, 0x12),  # 0x58 not present
+        seg_desc(0x2000, 0xFFFF, 0x92, 0x0),  # 0x60 16-bit data, base 0x2000
+        seg_desc(BASE, 0xFFF, 0xF2, 0x4),  # 0x68 DPL 3 data at BASE, limit 0xfff
+        seg_desc(SCRATCH, 0xF, 0x96, 0x4),  # 0x70 expand-down
+        seg_desc(SCRATCH, 0x7, 0x82, 0x0),  # 0x78 an LDT descriptor (never loaded)
+    ]
+    assert len(entries) == GDT_ENTRIES
+    return b"".join(entries)
+
+
+# --- the chunks ------------------------------------------------------------------------------------
+Chunk = Callable[[random.Random, str], str]
+
+
+def _reg(rng: random.Random) -> str:
+    return rng.choice(REGS)
+
+
+def _imm(rng: random.Random) -> int:
+    return rng.choice((rng.getrandbits(32), rng.getrandbits(8), rng.randrange(-4, 4) & 0xFFFFFFFF,
+                       0x80000000, 0x7FFFFFFF))
+
+
+def _scratch(rng: random.Random, align: int = 4) -> int:
+    return SCRATCH + rng.randrange(0, 0xFF0, align)
+
+
+def chunk_alu(rng: random.Random, _tag: str) -> str:
+    lines = []
+    for _ in range(rng.randint(1, 4)):
+        a, b = _reg(rng), _reg(rng)
+        form = rng.randrange(12)
+        if form == 0:
+            lines.append(f"{rng.choice(('add', 'sub', 'xor', 'and', 'or', 'adc', 'sbb', 'cmp', 'test'))}"
+                         f" {a}, {b}")
+        elif form == 1:
+            lines.append(f"{rng.choice(('add', 'sub', 'xor', 'and', 'or', 'adc', 'sbb', 'cmp'))}"
+                         f" {a}, {_imm(rng):#x}")
+        elif form == 2:
+            op = rng.choice(("shl", "shr", "sar", "rol", "ror", "rcl", "rcr"))
+            lines.append(f"{op} {a}, {rng.randint(1, 31)}" if rng.random() < 0.7 else f"{op} {a}, cl")
+        elif form == 3:
+            lines.append(f"{rng.choice(('inc', 'dec', 'neg', 'not', 'bswap'))} {a}")
+        elif form == 4:
+            lines.append(f"lea {a}, [{b} + {_reg(rng)}*{rng.choice((1, 2, 4, 8))} + {rng.getrandbits(12)}]")
+        elif form == 5:
+            lines.append(f"set{rng.choice(_CC)} {rng.choice(_R8)}")
+        elif form == 6:
+            lines.append(f"cmov{rng.choice(_CC)} {a}, {b}")
+        elif form == 7:
+            lines.append(f"{rng.choice(('bt', 'bts', 'btr', 'btc'))} {a}, {rng.randrange(32)}")
+        elif form == 8:
+            lines.append(rng.choice(("mul ebx", "imul ecx", f"imul {a}, {b}", "cdq", "cwde",
+                                     f"imul {a}, {b}, {rng.getrandbits(16)}")))
+        elif form == 9:
+            lines.append(f"{rng.choice(('xchg', 'xadd', 'bsf', 'bsr'))} {a}, {b}")
+        elif form == 10:
+            lines.append(rng.choice(("daa", "das", "aaa", "aas", "cmc", "clc", "stc", "lahf", "sahf")))
+        else:
+            lines.append(f"mov {a}, {_imm(rng):#x}")
+    return "\n".join(lines) + "\n"
+
+
+def chunk_memory(rng: random.Random, _tag: str) -> str:
+    a, addr = _reg(rng), _scratch(rng)
+    return rng.choice((
+        f"mov dword ptr [{addr:#x}], {a}\n",
+        f"mov {a}, dword ptr [{addr:#x}]\n",
+        f"add dword ptr [{addr:#x}], {a}\n",
+        f"movzx {a}, byte ptr [{addr + rng.randrange(4):#x}]\n",
+        f"movsx {a}, word ptr [{addr:#x}]\n",
+        f"inc dword ptr [{addr:#x}]\n",
+        f"xchg dword ptr [{addr:#x}], {a}\n",
+        f"mov {a}, {addr:#x}\nmov {_reg(rng)}, dword ptr [{a} + {rng.randrange(0, 12, 4)}]\n",
+        f"mov eax, {_imm(rng):#x}\ncmpxchg dword ptr [{addr:#x}], {'ebx' if a == 'eax' else a}\n",
+        f"mov ax, {SCRATCH_SEG:#x}\nmov fs, ax\nmov dword ptr fs:[{addr - SCRATCH:#x}], {a}\n"
+        f"mov {_reg(rng)}, dword ptr fs:[{_scratch(rng) - SCRATCH:#x}]\n",
+    ))
+
+
+def chunk_stack(rng: random.Random, tag: str) -> str:
+    a, b = _reg(rng), _reg(rng)
+    return rng.choice((
+        f"push {a}\npush {_imm(rng):#x}\npop {b}\npop {a}\n",
+        "pushad\npopad\n",
+        f"pushad\nmov {a}, {_imm(rng):#x}\npopad\n",
+        "enter 16, 0\nmov dword ptr [ebp - 4], esi\nleave\n",
+        f"call {tag}_f\njmp {tag}_end\n{tag}_f:\nadd {a}, {rng.getrandbits(8)}\nret\n{tag}_end:\n",
+        f"mov {a}, {tag}_f\ncall {a}\njmp {tag}_end\n{tag}_f:\nxor {b}, {a}\nret 0\n{tag}_end:\n",
+        f"mov dword ptr [{SCRATCH + 0xFF8:#x}], {tag}_t\njmp dword ptr [{SCRATCH + 0xFF8:#x}]\n"
+        f"inc {a}\n{tag}_t:\n",
+        f"mov {a}, {tag}_t\npush {a}\nret\n{tag}_t:\n",
+    ))
+
+
+def chunk_branch(rng: random.Random, tag: str) -> str:
+    a, b = _reg(rng), _reg(rng)
+    if rng.random() < 0.5:
+        return f"cmp {a}, {b}\nj{rng.choice(_CC)} {tag}_l\nadd {a}, 7\n{tag}_l:\n"
+    k = rng.randint(1, 6)
+    a, b = rng.choice(("eax", "ebx", "edx", "esi")), rng.choice(("eax", "ebx", "edx", "edi"))
+    return f"mov ecx, {k}\n{tag}_l:\nadd {a}, {b}\nrol {a}, 3\nloop {tag}_l\n"
+
+
+def chunk_string(rng: random.Random, _tag: str) -> str:
+    n = rng.randint(0, 32)
+    down = rng.random() < 0.3
+    src, dst = SCRATCH + rng.randrange(0x200, 0x700, 4), SCRATCH + rng.randrange(0x800, 0xE00, 4)
+    op = rng.choice(("rep movsb", ".byte 0xf3, 0xa5", "rep stosb", "rep stosd", "lodsd", ".byte 0xa5",
+                     "repe cmpsb", "repne scasb", "stosw"))
+    return (f"{'std' if down else 'cld'}\nmov esi, {src:#x}\nmov edi, {dst:#x}\nmov ecx, {n}\n"
+            f"mov eax, {_imm(rng):#x}\n{op}\n")
+
+
+def chunk_flags(rng: random.Random, _tag: str) -> str:
+    value = 0x2
+    for bit in _FLAG_BITS:
+        if rng.random() < 0.4:
+            value |= bit
+    a = _reg(rng)
+    return rng.choice((
+        f"push {value:#x}\npopfd\npushfd\npop {a}\n",
+        f"push {value:#x}\npopfd\n",
+        f"pushfd\npop {a}\n",
+        f"push {value & 0xFFFF:#x}\n" + _bytes(0x66, 0x9D) + f"pushfd\npop {a}\nadd esp, 2\n",
+        _bytes(0x66, 0x9C) + f"pop {a[1:] if a != 'ebp' else 'bp'}\n"
+        if a not in ("esi", "edi", "ebp") else "pushfd\npopfd\n",
+        f"pushfd\nxor dword ptr [esp], {rng.choice((0x3000, 0x1000, 0x200, 0x201)):#x}\npopfd\n",
+    ))
+
+
+def chunk_interrupt_flag(rng: random.Random, _tag: str) -> str:
+    return rng.choice(("cli\n", "sti\n", "sti\nnop\n", "cli\npushfd\npop eax\n",
+                       "sti\ncli\n", f"sti\nmov {_reg(rng)}, 1\n"))
+
+
+def chunk_segments(rng: random.Random, _tag: str) -> str:
+    a = _reg(rng)
+    addr = _scratch(rng)
+    sreg = rng.choice(("fs", "gs"))
+    return rng.choice((
+        f"mov ax, {rng.choice(FSGS_SELECTORS):#x}\nmov {sreg}, ax\n",
+        f"mov ax, {rng.choice(DSES_SELECTORS):#x}\nmov {rng.choice(('ds', 'es'))}, ax\n",
+        f"mov ax, {KDATA:#x}\nmov ss, ax\nmov {_reg(rng)}, esp\n",
+        "push ds\npop es\n",
+        f"push {rng.choice(('ds', 'es', 'ss', 'fs', 'gs'))}\npop {sreg}\n",
+        f"mov {a}, {rng.choice(('cs', 'ds', 'ss', 'fs', 'gs'))}\n",
+        f"push cs\npop {a}\n",
+        f"mov word ptr [{addr:#x}], {rng.choice(('cs', 'ss', 'gs'))}\n",
+        f"mov dword ptr [{addr:#x}], {_imm(rng):#x}\n"
+        f"mov word ptr [{addr + 4:#x}], {rng.choice(FSGS_SELECTORS):#x}\n"
+        f"{rng.choice(('lfs', 'lgs'))} {'ebx' if a == 'esp' else a}, fword ptr [{addr:#x}]\n",
+        f"mov dword ptr [{addr:#x}], {_imm(rng):#x}\nmov word ptr [{addr + 4:#x}], {KDATA:#x}\n"
+        f"les {a}, fword ptr [{addr:#x}]\n",
+    ))
+
+
+def random_selector(rng: random.Random) -> int:
+    pick = rng.random()
+    if pick < 0.8:
+        return rng.randrange(GDT_ENTRIES) * 8 | rng.randrange(4)
+    if pick < 0.9:
+        return rng.choice((GDT_ENTRIES * 8, 0x1F8, 0xFFF8)) | rng.randrange(4)
+    return rng.randrange(4) * 8 | 4 | rng.randrange(4)  # LDT selectors: no LDT loaded
+
+
+def descriptor_check(rng: random.Random, in_user: bool = False) -> str:
+    """lar/lsl/verr/verw on a random selector; the result and ZF land in registers."""
+    sel = random_selector(rng)
+    dst = rng.choice(("ebx", "edx", "esi", "edi"))
+    kind = rng.choice(("lar", "lsl", "verr", "verw", "lar_m", "lsl_m"))
+    text = f"mov eax, {sel:#x}\nmov {dst}, {rng.getrandbits(32):#x}\n"
+    if kind in ("lar", "lsl"):
+        text += _bytes(0x0F, 2 if kind == "lar" else 3, 0xC0 | _num(dst) << 3 | _num("eax"))
+    elif kind in ("lar_m", "lsl_m"):
+        where = (BASE + 0xB800 if in_user else _scratch(rng))
+        text += f"mov word ptr [{where:#x}], ax\n"
+        text += _bytes(0x0F, 2 if kind == "lar_m" else 3, 0x05 | _num(dst) << 3, *_d32(where))
+    else:
+        text += f"{kind} ax\n"
+    return text + "setz cl\n"
+
+
+def chunk_descriptor(rng: random.Random, _tag: str) -> str:
+    return descriptor_check(rng)
+
+
+def chunk_system_reads(rng: random.Random, _tag: str) -> str:
+    r = rng.choice(("eax", "ecx", "edx", "ebx", "esi", "edi"))
+    addr = _scratch(rng)
+    return rng.choice((
+        _bytes(0x0F, 0x01, 0x05, *_d32(addr)),  # sgdt [addr]
+        _bytes(0x0F, 0x01, 0x0D, *_d32(addr)),  # sidt [addr]
+        _bytes(0x0F, 0x01, 0xE0 | _num(r)),  # smsw r32
+        _bytes(0x0F, 0x01, 0x25, *_d32(addr)),  # smsw m16
+        _bytes(0x0F, 0x00, 0xC8 | _num(r)),  # str r32
+        _bytes(0x0F, 0x00, 0x0D, *_d32(addr)),  # str m16
+        _bytes(0x0F, 0x00, 0xC0 | _num(r)),  # sldt r32
+        _bytes(0x66, 0x0F, 0x00, 0xC8 | _num(r)),  # str r16
+    ))
+
+
+def chunk_int(rng: random.Random, _tag: str) -> str:
+    return f"int {rng.choice(HANDLER_VECTORS):#x}\n"
+
+
+def chunk_ring3(rng: random.Random, tag: str) -> str:
+    flags = 0x2 | rng.choice((0, 0x200)) | rng.choice((0, 0x1000, 0x2000, 0x3000)) | rng.choice(
+        (0, 0x1, 0x40, 0x881, 0x400))
+    routine = USER + 0x100 * rng.randrange(USER_ROUTINES)
+    return (f"mov dword ptr [{RESUME:#x}], {tag}_back\nmov dword ptr [{KESP:#x}], esp\n"
+            f"mov {_reg(rng)}, {_imm(rng):#x}\n"
+            f"push {UDATA:#x}\npush {USTACK_TOP:#x}\npush {flags:#x}\npush {UCODE:#x}\n"
+            f"push {routine:#x}\niretd\n{tag}_back:\n")
+
+
+def chunk_far(rng: random.Random, tag: str) -> str:
+    addr = _scratch(rng)
+    return rng.choice((
+        _bytes(0x9A, *_d32(RUNTIME_FAR), KCODE, 0),  # call 0x08:far
+        _bytes(0x9A, 0, 0, 0, 0, GATE0, 0),  # call through the DPL 0 gate
+        _bytes(0x9A, 0, 0, 0, 0, GATE3, 0),  # through the DPL 3 gate
+        f"mov dword ptr [{addr:#x}], {RUNTIME_FAR:#x}\nmov word ptr [{addr + 4:#x}], {KCODE:#x}\n"
+        + _bytes(0xFF, 0x1D, *_d32(addr)),  # call far [addr]
+        f"push {KCODE:#x}\nmov eax, {tag}_t\npush eax\nretf\n{tag}_t:\n",
+        f"mov dword ptr [{addr:#x}], {tag}_t\nmov word ptr [{addr + 4:#x}], {KCODE:#x}\n"
+        + _bytes(0xFF, 0x2D, *_d32(addr)) + f"{tag}_t:\n",  # jmp far [addr]
+    ))
+
+
+def chunk_io(rng: random.Random, _tag: str) -> str:
+    return rng.choice((f"mov al, {rng.getrandbits(8):#x}\nout 0x80, al\n",
+                       f"mov dx, 0x3f8\nmov al, {ord('a') + rng.randrange(26):#x}\nout dx, al\n"))
+
+
+#: (weight, generator): what a program is made of
+CHUNKS: tuple[tuple[int, Chunk], ...] = (
+    (10, chunk_alu), (6, chunk_memory), (4, chunk_stack), (3, chunk_branch), (3, chunk_string),
+    (6, chunk_flags), (3, chunk_interrupt_flag), (5, chunk_segments), (5, chunk_descriptor),
+    (4, chunk_system_reads), (4, chunk_int), (3, chunk_ring3), (3, chunk_far), (1, chunk_io),
+)
+
+# --- the skeleton --------------------------------------------------------------------------------------
+SLOT = 0x20  # bytes per runtime entry point
+RUNTIME_FAR = RUNTIME  # far-call target (also the call gates'): returns with retf
+DUMP_ADDR = RUNTIME + 0x800
+NAMES = BASE + 0x9300  # "eax=" ... 8 bytes a name
+
+
+def _slot(i: int) -> int:
+    return RUNTIME + SLOT * i
+
+
+#: runtime slots: 0 far target, 1..12 int handlers, 13 int 0x80, 14 int 0x81, 16.. faults
+SLOT_OF = {**{v: 1 + i for i, v in enumerate(HANDLER_VECTORS)}, 0x80: 13, 0x81: 14,
+           **{v: 16 + v for v in range(32)}}
+
+
+def _handlers(rng: random.Random) -> dict[int, str]:
+    """The body of every runtime slot by vector; int n handlers (0x30..0x3b) edit the saved
+    EFLAGS (CF, IOPL, IF) before iret; faults record their vector and dump."""
+    out = {}
+    for v in HANDLER_VECTORS:
+        edit = rng.choice(("", "xor dword ptr [esp + 8], 0x1\n", "xor dword ptr [esp + 8], 0x3000\n",
+                           "or dword ptr [esp + 8], 0x200\n", "and dword ptr [esp + 8], 0xfffffdff\n",
+                           "pushfd\npop ebp\n", "push ds\npop fs\n"))
+        out[v] = (f"add esi, {rng.getrandbits(16):#x}\nrol edi, {v & 7}\n{edit}"
+                  f"mov dword ptr [{SCRATCH + 0xF00 + 4 * (v - 0x30):#x}], esp\niretd\n")
+    out[0x80] = (f"mov esp, dword ptr ss:[{KESP:#x}]\npush ss\npop ds\npush ss\npop es\n"
+                 f"jmp dword ptr [{RESUME:#x}]\n")
+    out[0x81] = "add ecx, 0x101\nxor dword ptr [esp + 8], 0x1\niretd\n"
+    for v in range(32):
+        out[v] = f"mov dword ptr ss:[{FAULT:#x}], {v}\njmp {DUMP_ADDR:#x}\n"
+    return out
+
+
+def _user_routines(rng: random.Random) -> list[str]:
+    """Ring-3 code: each ends with int 0x80 back to the kernel chunk that entered it."""
+    scratch = BASE + 0xB800  # on the user stack page, below the stack in use
+    common = f"mov ax, {UDATA:#x}\nmov ds, ax\nmov es, ax\n"
+    return [
+        common + "add eax, ebx\npushfd\npop ecx\npush 0x3202\npopfd\npushfd\npop edx\nint 0x80\n",
+        common + _bytes(0x0F, 0x01, 0x05, *_d32(scratch)) + _bytes(0x0F, 0x01, 0x0D, *_d32(scratch + 8))
+        + _bytes(0x0F, 0x01, 0xE0) + _bytes(0x0F, 0x00, 0xCB) + _bytes(0x0F, 0x00, 0xC1)
+        + "int 0x80\n",
+        common + "int 0x81\n" + descriptor_check(rng, True) + descriptor_check(rng, True) + "int 0x80\n",
+        common + "push ds\npop es\nmov eax, cs\npush ss\npop ebx\nmov cx, 0x6b\nmov fs, cx\n"
+        + _bytes(0x9A, 0, 0, 0, 0, GATE3 | 3, 0) + "int 0x80\n",
+        common + f"mov dword ptr [{scratch:#x}], esp\nxor eax, eax\nmov edx, 7\nimul edx, edx\n"
+                 "int 0x81\nint 0x80\n",
+    ]
+
+
+PROLOGUE = (
+    "cli\n"
+    + _bytes(0x0F, 0x01, 0x15, *_d32(TABLE_PTRS))  # lgdt (keystone would add a 0x66 prefix)
+    + _bytes(0x0F, 0x01, 0x1D, *_d32(TABLE_PTRS + 6))  # lidt
+    + _bytes(0xEA, *_d32(MAIN + 0x20), KCODE, 0)  # ljmp 0x08:MAIN+0x20 (cli, lgdt, lidt: 15 bytes)
+    + _bytes(*([0x90] * (0x20 - 15 - 7)))
+    + f"mov ax, {KDATA:#x}\nmov ds, ax\nmov es, ax\nmov ss, ax\nmov fs, ax\nmov gs, ax\n"
+    f"mov esp, {KSTACK_TOP:#x}\nmov ax, {TSSSEL:#x}\nltr ax\n"
+    "mov al, 0xff\nout 0x21, al\nout 0xa1, al\n"
+    f"mov dword ptr [{FAULT:#x}], 0xffffffff\n"
+    "xor eax, eax\nxor ebx, ebx\nxor ecx, ecx\nxor edx, edx\nxor esi, esi\nxor edi, edi\n"
+    "xor ebp, ebp\npush 2\npopfd\n"
+)
+EPILOGUE = f"jmp {DUMP_ADDR:#x}\n"
+
+_SAVE_SLOTS = {name: SAVE + 4 * i for i, name in enumerate(DUMPED)}
+
+
+def _dump_source() -> str:
+    """Save the registers, checksum the data pages, print "name=hex" lines, exit with 0."""
+    s = _SAVE_SLOTS
+    text = ""
+    for r in ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp"):
+        text += f"mov dword ptr ss:[{s[r]:#x}], {r}\n"
+    text += f"pushfd\npop dword ptr ss:[{s['eflags']:#x}]\n"
+    for r in ("cs", "ds", "es", "fs", "gs", "ss"):
+        text += f"mov word ptr ss:[{s[r]:#x}], {r}\n"
+    text += f"mov ax, {KDATA:#x}\nmov ds, ax\nmov es, ax\ncld\n"
+    text += (f"mov esi, {CHECK_START:#x}\nmov ecx, {(CHECK_END - CHECK_START) // 4}\nxor edx, edx\n"
+             "sum_loop:\nrol edx, 5\nxor edx, dword ptr [esi]\nadd esi, 4\ndec ecx\njnz sum_loop\n"
+             f"mov dword ptr [{s['sum']:#x}], edx\nmov eax, dword ptr [{FAULT:#x}]\n"
+             f"mov dword ptr [{s['fault']:#x}], eax\n")
+    text += f"mov esi, {SAVE:#x}\nmov edi, {NAMES:#x}\nmov ebp, {len(DUMPED)}\nmov dx, 0x3f8\n"
+    text += ("print_loop:\nmov ecx, 8\nname_loop:\nmov al, byte ptr [edi]\n"
+             "test al, al\njz name_done\nout dx, al\ninc edi\ndec ecx\njnz name_loop\n"
+             "name_done:\nadd edi, ecx\nmov ebx, dword ptr [esi]\nmov ecx, 8\nhex_loop:\n"
+             f"rol ebx, 4\nmov eax, ebx\nand eax, 0xf\nmov al, byte ptr [eax + {HEXTAB:#x}]\n"
+             "out dx, al\ndec ecx\njnz hex_loop\nmov al, 0x0a\nout dx, al\nadd esi, 4\n"
+             "dec ebp\njnz print_loop\n"
+             "xor eax, eax\nmov dx, 0xf4\nout dx, eax\nhlt\n")
+    return text
+
+
+_DUMP_CODE = assemble(_dump_source(), DUMP_ADDR)
+
+
+@dataclass
+class Program:
+    """One random guest: its seed (the skeleton's handlers and ring-3 routines) and its
+    chunks (the part shrinking edits)."""
+
+    seed: int
+    chunks: list[str] = field(default_factory=list)
+    code_accessed: bool = True
+
+    def source(self, comments: bool = True) -> str:
+        """The assembly text of the main code (prologue and chunks); comments for people
+        (keystone reads ``;`` as a statement separator)."""
+        return PROLOGUE + "".join((f"# chunk {i}\n" if comments else "") + c
+                                  for i, c in enumerate(self.chunks)) + EPILOGUE
+
+    def image(self) -> bytes:
+        """The flat binary: load at :data:`BASE`, enter at :data:`BASE` (or boot it through
+        its multiboot a.out header)."""
+        rng = random.Random(self.seed ^ 0x5EED)
+        img = bytearray(IMAGE_SIZE)
+
+        def put(addr: int, data: bytes, room: int) -> None:
+            if len(data) > room:
+                raise ValueError(f"{len(data)} bytes at {addr:#x} overflow their {room:#x}")
+            img[addr - BASE:addr - BASE + len(data)] = data
+
+        put(BASE, bytes([0xE9]) + struct.pack("<i", MAIN - (BASE + 5)), 8)
+        magic, flags = 0x1BADB002, 0x00010000
+        put(BASE + 8, struct.pack("<8I", magic, flags, (-(magic + flags)) & 0xFFFFFFFF, BASE + 8,
+                                  BASE, 0, 0, BASE), 0x38)
+        put(MAIN, assemble(self.source(False), MAIN), RUNTIME - MAIN)
+        put(RUNTIME_FAR, assemble("add ebx, 3\nretf\n", RUNTIME_FAR), SLOT)
+        idt = bytearray(256 * 8)  # not-present gates
+        for v, body in _handlers(rng).items():
+            addr = _slot(SLOT_OF[v])
+            put(addr, assemble(body, addr), SLOT)
+            kind = 0xF if v >= 0x38 and v in HANDLER_VECTORS or v == 0x81 else 0xE
+            idt[v * 8:v * 8 + 8] = gate(addr, KCODE, kind, 3 if v >= 0x80 else 0)
+        put(DUMP_ADDR, _DUMP_CODE, USER - DUMP_ADDR)
+        for i, body in enumerate(_user_routines(rng)):
+            put(USER + 0x100 * i, assemble(body, USER + 0x100 * i), 0x100)
+        gdt = gdt_image(RUNTIME_FAR, self.code_accessed)
+        put(GDT, gdt, IDT - GDT)
+        put(IDT, bytes(idt), TSS - IDT)
+        put(TSS, struct.pack("<III", 0, KSTACK0_TOP, KDATA), 0x68)
+        put(TABLE_PTRS, struct.pack("<HIHI", len(gdt) - 1, GDT, 256 * 8 - 1, IDT), 0x10)
+        put(HEXTAB, b"0123456789abcdef", 16)
+        put(NAMES, b"".join((n + "=").encode().ljust(8, b"\0") for n in DUMPED), 0x100)
+        return bytes(img)
+
+
+def generate(seed: int, n_chunks: int | None = None) -> Program:
+    """The program of ``seed``: its skeleton and 20-120 random chunks."""
+    rng = random.Random(seed)
+    n = n_chunks if n_chunks is not None else rng.randint(20, 120)
+    weights = [w for w, _ in CHUNKS]
+    makers = [m for _, m in CHUNKS]
+    chunks = []
+    for i in range(n):
+        maker = rng.choices(makers, weights)[0]
+        chunks.append(maker(rng, f"c{seed & 0xFFFFFF:x}_{i}"))
+    return Program(seed, chunks)
