@@ -193,6 +193,10 @@ class CpuState:
     def exception_is_int(self) -> bool:
         return self._u32(self.off.exception_is_int) != 0
 
+    @property
+    def exception_in_flight(self) -> bool:
+        return self._u32(self.off.old_exception) != 0xFFFFFFFF
+
     def clear_exception_in_flight(self) -> None:
         """Write -1 to ``old_exception`` (unicorn never does; see the module docstring)."""
         self._put32(self.off.old_exception, 0xFFFFFFFF)
@@ -204,6 +208,17 @@ class CpuState:
     def set_seg(self, index: int, cache: SegCache) -> None:
         SEGCACHE.pack_into(self.view, self.off.segs + index * SEGCACHE.size,
                            cache.selector, cache.base, cache.limit, cache.flags)
+        if index in (SEG_DS, SEG_ES, SEG_SS):
+            self._update_addseg()
+
+    def _update_addseg(self) -> None:
+        """QEMU adds the DS/ES/SS bases in translated code only while HF_ADDSEG says one is
+        non-zero (cpu_x86_load_seg_cache keeps it); a cache loaded through the blob must
+        keep it too, or a based DS is silently ignored."""
+        h = self.hflags & ~HF_ADDSEG
+        if self.seg(SEG_DS).base | self.seg(SEG_ES).base | self.seg(SEG_SS).base:
+            h |= HF_ADDSEG
+        self._put32(self.off.hflags, h)
 
     def set_cr2(self, value: int) -> None:
         """CR2 as a #PF sets it (the blob is reloaded to stay in step with the register)."""

@@ -334,4 +334,7 @@ def cmd_diff(args: object) -> int:
         sys.stdout.write(f"({QEMU} is not installed: no independent reference)\n")
     if report.divergence is not None:
         sys.stdout.write("\n" + report.divergence.render() + "\n")
+    elif report.problems and not a.no_search:  # type: ignore[attr-defined]
+        sys.stdout.write("\nno instruction limit separates the runs: they differ only in how "
+                         "the run ended (the state reported at the ending)\n")
     return 0 if report.equivalent else 1

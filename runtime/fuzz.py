@@ -1,2 +1,343 @@
-"""placeholder"""
-def add_parser(*a): pass
+"""``bt fuzz``: a differential campaign of random guests, native against the monitor.
+
+Each program of :mod:`runtime.fuzzgen` runs deterministically on the bare
+machine and under the monitor; any difference in output, exit status, final
+guest-visible registers or guest RAM is a divergence. A diverging program is
+shrunk (chunks dropped while it still diverges, then single lines) and saved
+as ``corpus/regressions/NAME.bin`` with the native output as ``NAME.out``
+(and its source as ``NAME.s``); ``tests/test_diff.py`` runs every saved one.
+qemu-system-i386, when installed, is an independent oracle on a sample of
+the programs (its divergences from native are counted apart: they are
+unicorn's or the generator's, not the monitor's).
+
+Programs run on a multiprocessing pool, or on a Dask cluster with
+``--scheduler`` when dask is installed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runtime.diff import differences, qemu_available, run_qemu, run_state
+from runtime.fuzzgen import BASE, Program, generate
+from runtime.session import RunOptions
+
+REGRESSIONS = Path(__file__).resolve().parent.parent / "corpus" / "regressions"
+#: how a program runs: flat at BASE, small RAM, a bound for programs that loop
+OPTIONS = RunOptions(mem_mib=4, load_addr=BASE, entry=BASE, max_insns=400_000)
+
+
+def all_rules() -> frozenset[str]:
+    """Every non-ident rule name of bt/classify.py (the coverage denominator)."""
+    from bt import classify as C
+
+    names = {r.name for r in C.TABLE.values()}
+    names |= {"mov from sreg", "mov to sreg", "mov crN", "mov drN", "push sreg", "pop sreg",
+              "jmp", "jmp indirect", "call", "call indirect"}
+    return frozenset(names - {"ident"})
+
+
+@dataclass
+class Checked:
+    """The verdict on one program (picklable: it crosses process boundaries)."""
+
+    seed: int
+    problems: list[str]
+    rules: frozenset[str]
+    ending: str
+    qemu_problems: list[str] | None = None  # None: not run under qemu
+
+    @property
+    def diverges(self) -> bool:
+        return bool(self.problems)
+
+
+def run_image(image: bytes, options: RunOptions = OPTIONS) -> tuple[list[str], frozenset[str], str,
+                                                                    bytes, str]:
+    """Run one flat image both ways: (differences, rules fired, native ending, native output,
+    the temporary path's name for messages)."""
+    fd, path = tempfile.mkstemp(suffix=".bin", prefix="btfuzz-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(image)
+        nat, _ = run_state(path, options, True)
+        mon, mon_m = run_state(path, options, False)
+        rules = frozenset(mon_m.tc.stats.rules)  # type: ignore[attr-defined]
+        return differences(nat, mon), frozenset(r.rsplit(" (", 1)[0] for r in rules), \
+            nat.outcome, nat.output, path
+    finally:
+        os.unlink(path)
+
+
+def diverges(program: Program, options: RunOptions = OPTIONS) -> bool:
+    try:
+        image = program.image()
+    except Exception:  # noqa: BLE001 - a shrink step that no longer assembles
+        return False
+    return bool(run_image(image, options)[0])
+
+
+def check_seed(seed: int, with_qemu: bool = False, avoid_known: bool = False) -> Checked:
+    """Generate, run and compare the program of ``seed`` (in a worker process)."""
+    program = generate(seed, avoid_known=avoid_known)
+    image = program.image()
+    problems, rules, ending, output, _ = run_image(image)
+    qemu_problems = None
+    if with_qemu and qemu_available():
+        with tempfile.NamedTemporaryFile(suffix=".bin", prefix="btfuzz-q-") as f:
+            f.write(image)
+            f.flush()
+            out, status = run_qemu(f.name, 128, timeout=20)
+        qemu_problems = []
+        if out != output:
+            qemu_problems.append("console output")
+        if ending == "exit" and status != 1:
+            qemu_problems.append(f"qemu status {status}")
+    return Checked(seed, problems, rules, ending, qemu_problems)
+
+
+# --- shrinking -------------------------------------------------------------------------------------
+def shrink(program: Program, still_fails: Callable[[Program], bool] | None = None,
+           budget_s: float = 60.0) -> Program:
+    """Drop chunks (halves, quarters, ... single chunks), then single lines of the chunks
+    left, while the program still fails; returns the smallest failing program found."""
+    fails = still_fails or diverges
+    deadline = time.monotonic() + budget_s
+    chunks = list(program.chunks)
+
+    def attempt(candidate: list[str]) -> bool:
+        return fails(Program(program.seed, candidate, program.code_accessed))
+
+    size = max(1, len(chunks) // 2)
+    while size >= 1 and time.monotonic() < deadline:
+        i, removed = 0, False
+        while i < len(chunks) and time.monotonic() < deadline:
+            candidate = chunks[:i] + chunks[i + size:]
+            if attempt(candidate):
+                chunks, removed = candidate, True
+            else:
+                i += size
+        if not removed:
+            size //= 2
+    # then lines inside the remaining chunks (labels kept: a dangling jump no longer assembles)
+    for ci in range(len(chunks)):
+        lines = chunks[ci].splitlines(keepends=True)
+        li = 0
+        while li < len(lines) and time.monotonic() < deadline:
+            if lines[li].rstrip().endswith(":"):
+                li += 1
+                continue
+            trial = lines[:li] + lines[li + 1:]
+            candidate = chunks[:ci] + ["".join(trial)] + chunks[ci + 1:]
+            if attempt(candidate):
+                lines = trial
+                chunks = candidate
+            else:
+                li += 1
+    return Program(program.seed, [c for c in chunks if c], program.code_accessed)
+
+
+def save_regression(program: Program, name: str, directory: Path = REGRESSIONS,
+                    note: str = "") -> Path:
+    """Write NAME.bin (the image), NAME.out (the native output, the expected one) and NAME.s."""
+    directory.mkdir(parents=True, exist_ok=True)
+    image = program.image()
+    bin_path = directory / f"{name}.bin"
+    bin_path.write_bytes(image)
+    fd, path = tempfile.mkstemp(suffix=".bin")
+    os.close(fd)
+    try:
+        Path(path).write_bytes(image)
+        nat, _ = run_state(path, OPTIONS, True)
+    finally:
+        os.unlink(path)
+    (directory / f"{name}.out").write_bytes(nat.output)
+    header = f"# seed {program.seed}; code descriptors pre-accessed: {program.code_accessed}\n"
+    if note:
+        header += "".join(f"# {line}\n" for line in note.splitlines())
+    (directory / f"{name}.s").write_text(header + program.source())
+    return bin_path
+
+
+# --- the campaign ------------------------------------------------------------------------------------
+@dataclass
+class Summary:
+    programs: int = 0
+    seconds: float = 0.0
+    divergent: list[int] = field(default_factory=list)
+    qemu_checked: int = 0
+    qemu_divergent: list[int] = field(default_factory=list)
+    hung: int = 0
+    rules: set[str] = field(default_factory=set)
+    saved: list[Path] = field(default_factory=list)
+
+    def line(self) -> str:
+        rate = self.programs / self.seconds if self.seconds else 0.0
+        return (f"{self.programs} programs, {rate:.1f}/s, {len(self.divergent)} divergences, "
+                f"rules {len(self.rules)}/{len(all_rules())}"
+                + (f", qemu {self.qemu_checked} run / {len(self.qemu_divergent)} differ"
+                   if self.qemu_checked else ""))
+
+    def add(self, c: Checked) -> None:
+        self.programs += 1
+        self.rules |= c.rules
+        if c.diverges:
+            self.divergent.append(c.seed)
+        if c.ending != "exit":
+            self.hung += 1
+        if c.qemu_problems is not None:
+            self.qemu_checked += 1
+            if c.qemu_problems:
+                self.qemu_divergent.append(c.seed)
+
+
+def _seeds(first: int) -> Iterator[int]:
+    return itertools.count(first)
+
+
+def _check_task(args: tuple[int, bool, bool]) -> Checked:
+    return check_seed(*args)
+
+
+def campaign(seconds: float | None = 10.0, seed: int = 0, workers: int = 1,
+             programs: int | None = None, qemu_every: int = 0, scheduler: str | None = None,
+             progress: Callable[[str], None] | None = None, avoid_known: bool = False) -> Summary:
+    """Run programs of seeds ``seed, seed+1, ...`` until ``seconds`` pass or ``programs`` ran.
+
+    ``workers`` > 1 uses a multiprocessing pool (1: in this process, so monkeypatches
+    apply); ``scheduler`` a Dask distributed scheduler; ``qemu_every`` N also runs every
+    N-th program under qemu (0: never).
+    """
+    summary = Summary()
+    t0 = time.monotonic()
+    tasks = ((s, bool(qemu_every) and (s - seed) % qemu_every == 0, avoid_known)
+             for s in _seeds(seed))
+    if programs is not None:
+        tasks = itertools.islice(tasks, programs)
+    last = 0.0
+
+    def done() -> bool:
+        return seconds is not None and time.monotonic() - t0 >= seconds
+
+    def report(c: Checked) -> None:
+        nonlocal last
+        summary.add(c)
+        summary.seconds = time.monotonic() - t0
+        if progress and (time.monotonic() - last > 0.5):
+            last = time.monotonic()
+            progress(summary.line())
+
+    if scheduler is not None:
+        _dask_campaign(scheduler, tasks, report, done, max(workers, 1) * 4)
+    elif workers <= 1:
+        for task in tasks:
+            report(_check_task(task))
+            if done():
+                break
+    else:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for c in pool.imap_unordered(_check_task, tasks, chunksize=2):
+                report(c)
+                if done():
+                    pool.terminate()
+                    break
+    summary.seconds = time.monotonic() - t0
+    summary.divergent.sort()
+    return summary
+
+
+class DaskMissing(RuntimeError):
+    pass
+
+
+def _dask_campaign(address: str, tasks: Iterator[tuple[int, bool, bool]],
+                   report: Callable[[Checked], None], done: Callable[[], bool], window: int) -> None:
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError:
+        raise DaskMissing("--scheduler needs dask.distributed (pip install 'dask[distributed]')") \
+            from None
+    client = address if not isinstance(address, str) else Client(address)
+    try:
+        pending = as_completed([client.submit(_check_task, t, pure=False)
+                                for t in itertools.islice(tasks, window)])
+        for fut in pending:
+            report(fut.result())
+            if done():
+                break
+            nxt = next(tasks, None)
+            if nxt is not None:
+                pending.add(client.submit(_check_task, nxt, pure=False))
+    finally:
+        if isinstance(address, str):
+            client.close()
+
+
+# --- the command -----------------------------------------------------------------------------------
+def add_parser(sub: object, int_type: object, positive: object, seconds: object) -> None:
+    p = sub.add_parser(  # type: ignore[attr-defined]
+        "fuzz", help="differential campaign: random guests, native against the monitor",
+        description="Generate random guest kernels (ALU, memory, stack and string work mixed "
+                    "with sensitive and privileged instructions), run each natively and under "
+                    "the monitor, and report divergences; diverging programs are shrunk and "
+                    "saved to corpus/regressions. Exit 0 only if none diverged.")
+    p.add_argument("--seconds", type=seconds, default=30.0, metavar="N", help="run time (default 30)")
+    p.add_argument("--programs", type=positive, default=None, metavar="N",
+                   help="stop after N programs")
+    p.add_argument("--seed", type=int_type, default=0, metavar="S", help="first seed (default 0)")
+    p.add_argument("--workers", type=positive, default=os.cpu_count() or 1, metavar="N",
+                   help="worker processes (default: one per CPU)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a Dask distributed scheduler (needs dask installed)")
+    p.add_argument("--qemu-every", type=int_type, default=25, metavar="N",
+                   help="also run every N-th program under qemu-system-i386 (0: never)")
+    p.add_argument("--save-dir", default=str(REGRESSIONS), metavar="DIR",
+                   help="where shrunk reproducers go (default corpus/regressions)")
+    p.add_argument("--shrink", type=int_type, default=3, metavar="N",
+                   help="shrink and save at most N diverging programs (default 3)")
+    p.add_argument("--avoid-known", action="store_true",
+                   help="step around the known divergences (runtime/fuzzgen.py KNOWN)")
+    p.set_defaults(func=cmd_fuzz)
+
+
+def cmd_fuzz(args: object) -> int:
+    a = args
+    tty = sys.stderr.isatty()
+
+    def progress(line: str) -> None:
+        sys.stderr.write(("\r" + line + "\x1b[K") if tty else line + "\n")
+        sys.stderr.flush()
+
+    try:
+        s = campaign(a.seconds, a.seed, a.workers, a.programs,  # type: ignore[attr-defined]
+                     a.qemu_every if qemu_available() else 0,  # type: ignore[attr-defined]
+                     a.scheduler, progress, a.avoid_known)  # type: ignore[attr-defined]
+    except DaskMissing as err:
+        sys.stderr.write(f"bt: {err}\n")
+        return 2
+    if tty:
+        sys.stderr.write("\n")
+    out = sys.stdout
+    out.write(f"fuzz: {s.line()} in {s.seconds:.1f} s\n")
+    out.write(f"  programs that did not finish (instruction bound): {s.hung}\n")
+    missing = sorted(all_rules() - s.rules)
+    out.write(f"  rules never reached: {', '.join(missing) or 'none'}\n")
+    if s.qemu_divergent:
+        out.write(f"  differ from qemu (seeds): {s.qemu_divergent[:20]}\n")
+    for seed in s.divergent[:a.shrink]:  # type: ignore[attr-defined]
+        small = shrink(generate(seed, avoid_known=a.avoid_known))  # type: ignore[attr-defined]
+        path = save_regression(small, f"fuzz_{seed}", Path(a.save_dir))  # type: ignore[attr-defined]
+        out.write(f"  divergence: seed {seed}, shrunk to {len(small.chunks)} chunks: {path}\n"
+                  f"    bt diff --no-qemu --mem 4 --load-addr {BASE:#x} {path}\n")
+    if s.divergent:
+        out.write(f"  diverging seeds: {s.divergent[:50]}\n")
+    return 1 if s.divergent else 0

@@ -54,6 +54,12 @@ SCRATCH_SEG, RO_SEG, GATE0, GATE3 = 0x30, 0x38, 0x48, 0x50
 #: selectors ring-0 code may load into FS and GS (null included)
 FSGS_SELECTORS = (0x00, 0x10, 0x30, 0x38, 0x60, 0x68, 0x6B, 0x70, 0x23)
 DSES_SELECTORS = (0x10, 0x23, 0x68)
+#: Known divergences of the unmodified monitor (saved in corpus/regressions, xfail there):
+#: generate(avoid_known=True) steps around them so that a campaign can find new ones.
+#: ds_base: inline sgdt/sidt/str to memory ignore a nonzero DS base (the ring-0 chunks that
+#: load DS = 0x68 are left out). (smsw r32 keeping bits 31:16 was fixed in d5f94c2.)
+KNOWN = ("ds_base",)
+_avoid: set[str] = set()
 GDT_ENTRIES = 16
 HANDLER_VECTORS = tuple(range(0x30, 0x3C))
 USER_ROUTINES = 5
@@ -257,7 +263,8 @@ def chunk_segments(rng: random.Random, _tag: str) -> str:
     sreg = rng.choice(("fs", "gs"))
     return rng.choice((
         f"mov ax, {rng.choice(FSGS_SELECTORS):#x}\nmov {sreg}, ax\n",
-        f"mov ax, {rng.choice(DSES_SELECTORS):#x}\nmov {rng.choice(('ds', 'es'))}, ax\n",
+        f"mov ax, {rng.choice(DSES_SELECTORS[:2] if 'ds_base' in _avoid else DSES_SELECTORS):#x}\n"
+        f"mov {rng.choice(('ds', 'es'))}, ax\n",
         f"mov ax, {KDATA:#x}\nmov ss, ax\nmov {_reg(rng)}, esp\n",
         "push ds\npop es\n",
         f"push {rng.choice(('ds', 'es', 'ss', 'fs', 'gs'))}\npop {sreg}\n",
@@ -308,7 +315,7 @@ def chunk_system_reads(rng: random.Random, _tag: str) -> str:
     return rng.choice((
         _bytes(0x0F, 0x01, 0x05, *_d32(addr)),  # sgdt [addr]
         _bytes(0x0F, 0x01, 0x0D, *_d32(addr)),  # sidt [addr]
-        _bytes(0x0F, 0x01, 0xE0 | _num(r)),  # smsw r32
+        _bytes(*((0x66,) if "smsw_r32" in _avoid else ()), 0x0F, 0x01, 0xE0 | _num(r)),  # smsw r
         _bytes(0x0F, 0x01, 0x25, *_d32(addr)),  # smsw m16
         _bytes(0x0F, 0x00, 0xC8 | _num(r)),  # str r32
         _bytes(0x0F, 0x00, 0x0D, *_d32(addr)),  # str m16
@@ -505,8 +512,12 @@ class Program:
         return bytes(img)
 
 
-def generate(seed: int, n_chunks: int | None = None) -> Program:
-    """The program of ``seed``: its skeleton and 20-120 random chunks."""
+def generate(seed: int, n_chunks: int | None = None, avoid_known: bool = False) -> Program:
+    """The program of ``seed``: its skeleton and 20-120 random chunks; ``avoid_known`` steps
+    around the :data:`KNOWN` divergences."""
+    _avoid.clear()
+    if avoid_known:
+        _avoid.update(KNOWN)
     rng = random.Random(seed)
     n = n_chunks if n_chunks is not None else rng.randint(20, 120)
     weights = [w for w, _ in CHUNKS]

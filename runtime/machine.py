@@ -91,6 +91,7 @@ class MachineStats:
     io_denied: int = 0
     watchdog_stops: int = 0
     exact_runs: int = 0
+    stale_exceptions_cleared: int = 0
 
 
 class _Stop(Exception):
@@ -143,6 +144,18 @@ class Machine:
         """The linear address of ``eip`` (unicorn's hooks and the clock's blocks use these)."""
         self.cpu.load()
         return (self.cpu.seg(SEG_CS).base + eip) & 0xFFFFFFFF
+
+    def _scrub_exception_in_flight(self) -> None:
+        """Unicorn can leave an exception "in flight" without any hook seeing it (measured: a
+        ctl_remove_cache or TLB operation that walks an unmapped address records a #PF);
+        the next two faults would then turn into #DF and a silent triple fault. No
+        exception is in flight between instructions: clear it before every run."""
+        cpu = self.cpu
+        cpu.load()
+        if cpu.exception_in_flight:
+            cpu.clear_exception_in_flight()
+            cpu.store()
+            self.stats.stale_exceptions_cleared += 1
 
     def _request_stop(self) -> None:
         """Stop at the next block start, through the native block hook.
@@ -226,10 +239,24 @@ class Machine:
             self._hook_error = exc
             uc.emu_stop()
 
+    def _stale_double_fault(self) -> bool:
+        """A #DF from unicorn is never the guest's: delivery (where a real #DF arises) is the
+        machine's own. It means an exception was left in flight (see
+        _scrub_exception_in_flight): clear it and let the instruction fault again as itself.
+        The blob is loaded."""
+        if self.cpu.exception_is_int:
+            return False  # int 8
+        self.cpu.clear_exception_in_flight()
+        self.cpu.store()
+        self.stats.stale_exceptions_cleared += 1
+        return True
+
     def _take_exception(self, vector: int) -> None:
         """A fault, trap or int n reported by unicorn: deliver it through the guest IDT."""
         eip = self.cpu.reg(X.UC_X86_REG_EIP)
         self.cpu.load()
+        if vector == Vector.DF and self._stale_double_fault():
+            return
         software = self.cpu.exception_is_int
         self.counter.after_run(self._pc(eip), faulted=True, software_int=software)
         if software:
@@ -548,6 +575,7 @@ class Machine:
             if self._interrupt_ready():
                 self._inject()
             self._arm()
+            self._scrub_exception_in_flight()
             eip = uc.reg_read(X.UC_X86_REG_EIP)
             self.stats.runs += 1
             try:
@@ -652,6 +680,7 @@ class Machine:
             "mips": round(self.counter.insns / elapsed / 1e6, 2) if elapsed > 0 else 0.0,
             "emu_starts": self.stats.runs,
             "exact_runs": self.stats.exact_runs,
+            "stale_exceptions_cleared": self.stats.stale_exceptions_cleared,
             "watchdog_stops": self.stats.watchdog_stops,
             "halts": self.stats.halts,
             "virtual_ns": self.clock.now_ns(),

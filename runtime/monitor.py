@@ -140,6 +140,7 @@ class _CodeMemory:
     def drop_cached(self, linear: int, size: int) -> None:
         if self.mon.booted:
             self.mon.uc.ctl_remove_cache(linear, linear + size)
+            self.mon._scrub_exception_in_flight()
 
 
 class Monitor(Machine):
@@ -553,6 +554,8 @@ class Monitor(Machine):
             self._callout(eip)
             return
         self.cpu.load()
+        if vector == Vector.DF and self._stale_double_fault():
+            return
         if self.cpu.cpl == 3:
             self._user_exception(vector, eip)
         else:

@@ -180,6 +180,14 @@ def _mark_accessed(p: Processor, addr: int, desc: Descriptor) -> Descriptor:
     return Descriptor(desc.low, high)
 
 
+def _mark_accessed_on_transfer(p: Processor, addr: int, desc: Descriptor) -> Descriptor:
+    """CS loaded by a far transfer, SS by a stack switch: the SDM sets the accessed bit, but
+    the processor the guest runs on natively (unicorn) does not, nor does qemu TCG; the
+    monitor must equal the native run, so it leaves the bit as it is."""
+    del p, addr
+    return desc
+
+
 def _readable(desc: Descriptor) -> bool:
     """A data segment, or a code segment with R = 1."""
     return desc.is_data or (desc.is_code and bool(desc.type & DESC_CODE_READABLE))
@@ -436,7 +444,7 @@ def far_jmp(p: Processor, selector: int, offset: int, opsize: int = 32) -> None:
         eip = offset & (0xFFFF if opsize == 16 else 0xFFFFFFFF)
         if eip > desc.limit:
             raise Fault(Vector.GP, 0)
-        desc = _mark_accessed(p, addr, desc)
+        desc = _mark_accessed_on_transfer(p, addr, desc)
         p.segs[SEG_CS] = SegCache.from_descriptor(err | cpl, desc)
         p.eip = eip
         return
@@ -449,7 +457,7 @@ def far_jmp(p: Processor, selector: int, offset: int, opsize: int = 32) -> None:
         eip = desc.gate_offset if desc.type == SYS_CALL_GATE32 else desc.gate_offset & 0xFFFF
         if eip > code.limit:
             raise Fault(Vector.GP, 0)
-        code = _mark_accessed(p, caddr, code)
+        code = _mark_accessed_on_transfer(p, caddr, code)
         p.segs[SEG_CS] = SegCache.from_descriptor((code_sel & 0xFFFC) | cpl, code)
         p.eip = eip
         return
@@ -488,7 +496,7 @@ def far_call(p: Processor, selector: int, offset: int, opsize: int = 32) -> None
         if eip > desc.limit:
             raise Fault(Vector.GP, 0)
         stack.flush()
-        desc = _mark_accessed(p, addr, desc)
+        desc = _mark_accessed_on_transfer(p, addr, desc)
         p.segs[SEG_CS] = SegCache.from_descriptor(err | cpl, desc)
         p.esp, p.eip = stack.esp, eip
         return
@@ -513,7 +521,7 @@ def far_call(p: Processor, selector: int, offset: int, opsize: int = 32) -> None
         if eip > code.limit:
             raise Fault(Vector.GP, 0)
         stack.flush()
-        code = _mark_accessed(p, caddr, code)
+        code = _mark_accessed_on_transfer(p, caddr, code)
         p.segs[SEG_CS] = SegCache.from_descriptor(code_err | cpl, code)
         p.esp, p.eip = stack.esp, eip
         return
@@ -556,8 +564,8 @@ def far_call(p: Processor, selector: int, offset: int, opsize: int = 32) -> None
         for slot, value in zip(slots, reversed(params), strict=True):
             stack.fill(slot, value)
     stack.flush()
-    code = _mark_accessed(p, caddr, code)
-    sdesc = _mark_accessed(p, saddr, sdesc)
+    code = _mark_accessed_on_transfer(p, caddr, code)
+    sdesc = _mark_accessed_on_transfer(p, saddr, sdesc)
     p.cpl = new_cpl
     p.segs[SEG_CS] = SegCache.from_descriptor(code_err | new_cpl, code)
     p.segs[SEG_SS] = SegCache.from_descriptor(ss_sel, sdesc)
@@ -645,7 +653,7 @@ def far_ret(p: Processor, pop_bytes: int = 0, opsize: int = 32) -> None:
         if eip > code.limit:
             raise Fault(Vector.GP, 0)
         stack.skip(pop_bytes)
-        code = _mark_accessed(p, caddr, code)
+        code = _mark_accessed_on_transfer(p, caddr, code)
         p.segs[SEG_CS] = SegCache.from_descriptor(cs_sel, code)
         p.esp, p.eip = stack.esp, eip
         return
@@ -656,8 +664,8 @@ def far_ret(p: Processor, pop_bytes: int = 0, opsize: int = 32) -> None:
     saddr, sdesc = _return_stack(p, ss_sel, rpl)
     if eip > code.limit:
         raise Fault(Vector.GP, 0)
-    code = _mark_accessed(p, caddr, code)
-    sdesc = _mark_accessed(p, saddr, sdesc)
+    code = _mark_accessed_on_transfer(p, caddr, code)
+    sdesc = _mark_accessed_on_transfer(p, saddr, sdesc)
     new_ss = SegCache.from_descriptor(ss_sel, sdesc)
     esp = _merge_sp(p.esp, new_esp, new_ss.flags)
     new_mask = 0xFFFFFFFF if new_ss.flags & _BIG else 0xFFFF
@@ -715,7 +723,7 @@ def iret(p: Processor, opsize: int = 32) -> None:
     if rpl == p.cpl:
         if eip > code.limit:
             raise Fault(Vector.GP, 0)
-        code = _mark_accessed(p, caddr, code)
+        code = _mark_accessed_on_transfer(p, caddr, code)
         p.segs[SEG_CS] = SegCache.from_descriptor(cs_sel, code)
         p.esp, p.eip, p.eflags = stack.esp, eip, eflags
         return
@@ -724,8 +732,8 @@ def iret(p: Processor, opsize: int = 32) -> None:
     saddr, sdesc = _return_stack(p, ss_sel, rpl)
     if eip > code.limit:
         raise Fault(Vector.GP, 0)
-    code = _mark_accessed(p, caddr, code)
-    sdesc = _mark_accessed(p, saddr, sdesc)
+    code = _mark_accessed_on_transfer(p, caddr, code)
+    sdesc = _mark_accessed_on_transfer(p, saddr, sdesc)
     new_ss = SegCache.from_descriptor(ss_sel, sdesc)
     p.cpl = rpl
     p.segs[SEG_CS] = SegCache.from_descriptor(cs_sel, code)

@@ -1,0 +1,41 @@
+# seed 184; code descriptors pre-accessed: True
+# kernel DS = 0x68 (base 0x100000) when the chunk stores KESP, so int 0x80's handler loads ESP = 0 and its push ss writes outside guest RAM; both runs end guest-error after 52 instructions, but the reported guest EIP differs: native 0x1061a0 (the mov esp before it: unicorn's EIP is stale at an unmapped write), monitor 0x1061a7 (the push ss itself)
+cli
+.byte 0xf, 0x1, 0x15, 0x0, 0x91, 0x10, 0x0
+.byte 0xf, 0x1, 0x1d, 0x6, 0x91, 0x10, 0x0
+.byte 0xea, 0x60, 0x0, 0x10, 0x0, 0x8, 0x0
+.byte 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90
+mov ax, 0x10
+mov ds, ax
+mov es, ax
+mov ss, ax
+mov fs, ax
+mov gs, ax
+mov esp, 0x10d000
+mov ax, 0x28
+ltr ax
+mov al, 0xff
+out 0x21, al
+out 0xa1, al
+mov dword ptr [0x10e080], 0xffffffff
+xor eax, eax
+xor ebx, ebx
+xor ecx, ecx
+xor edx, edx
+xor esi, esi
+xor edi, edi
+xor ebp, ebp
+push 2
+popfd
+# chunk 0
+mov ax, 0x68
+mov ds, ax
+# chunk 1
+push 0x23
+push 0x10c000
+push 0x2042
+push 0x1b
+push 0x107300
+iretd
+cb8_47_back:
+jmp 0x106800
