@@ -181,7 +181,16 @@ def chunk_alu(rng: random.Random, _tag: str) -> str:
             lines.append(rng.choice(("daa", "das", "aaa", "aas", "cmc", "clc", "stc", "lahf", "sahf")))
         else:
             lines.append(f"mov {a}, {_imm(rng):#x}")
+        if form in _UNDEFINED_FLAGS:
+            # the SDM leaves some flags of these undefined, and unicorn's value depends on
+            # where its blocks begin (lazy flags): define them all before anyone looks
+            lines.append(f"cmp {a}, {b}")
     return "\n".join(lines) + "\n"
+
+
+#: ALU forms above that leave arithmetic flags undefined (shifts/rotates by more than 1,
+#: bt*, mul/imul, bsf/bsr, decimal adjusts; SDM vol 2, each instruction's "Flags Affected")
+_UNDEFINED_FLAGS = frozenset({2, 7, 8, 9, 10})
 
 
 def chunk_memory(rng: random.Random, _tag: str) -> str:

@@ -13,7 +13,7 @@ from conftest import corpus_guests, expected, guest_elf, needs_qemu
 pytestmark = [needs_qemu, pytest.mark.qemu, pytest.mark.slow]
 
 
-@pytest.mark.parametrize("name", corpus_guests())
+@pytest.mark.parametrize("name", corpus_guests(attacks=True))
 def test_live_qemu_matches_committed_output(name: str) -> None:
     from reference import run_qemu  # corpus/reference.py
 
