@@ -5,22 +5,22 @@
  * translation cache, from ring 0 and from ring 3.
  *
  * With paging on and an identity map of guest RAM only (128 MiB), every
- * address up there is unmapped: each read, write, locked exchange, string
- * copy, push from memory, call (instruction fetch) and access through a
- * segment whose base lies up there must raise #PF with the architectural
- * error code (SDM vol 3A 4.7: P=0, W/R, U/S) and CR2; a read that starts
- * in a mapped page below and runs into the range faults with CR2 at the
- * range's first byte.  The guest catches each fault and goes on.
+ * address up there is unmapped: each write, string copy and call
+ * (instruction fetch) from ring 0, and each read, write, locked exchange,
+ * string copy, push from memory and call from ring 3, also through a
+ * segment whose base lies up there, must raise #PF with the architectural
+ * error code (SDM vol 3A 4.7: P=0, W/R, U/S) and CR2; an access that starts
+ * in a mapped page just below and runs into the range faults with CR2 at
+ * the range's first byte.  The guest catches each fault and goes on.
+ * (Reads from ring 0: attack_topread.)
  *
  * With paging off the range is physical memory the PC does not have: the
- * bare machine stops (status 12), qemu reads 0xff bytes.  That is the final
- * probe (one per run, chosen by final=NAME on the command line):
- *   r0read  ring 0 reads 0xffc02000          r0write ring 0 writes it
+ * bare machine stops (status 12), qemu reads 0xff bytes or zeros and
+ * ignores writes.  That is the final probe (one per run, chosen by
+ * final=NAME on the command line):
+ *   r0write ring 0 writes 0xffc02000 (default)
  *   r3read  ring 3 reads 0xffc02000          r3write ring 3 writes it
  *   r0exec  ring 0 calls 0xffec0000          r0pd    ring 0 reads 0xffc00000
- * and one that ends as the others do (a #PF, caught): r3gdt, ring 3 reads
- * 0xffc10000 with paging on (the monitor's shadow GDT, at an offset inside the
- * guest's GDT limit).
  */
 #include "attack.h"
 
@@ -35,36 +35,39 @@ static const uint32_t src4[4] = {0x5a5a0001, 0x5a5a0002, 0x5a5a0003, 0x5a5a0004}
 #define SEL_TOP3 0x3b   /* DPL 3 data, same */
 #define SEL_WRAP3 0x43  /* DPL 3 data, base 0x80000000, 4 GiB: offset 0x7fc02000 wraps up */
 
-static void probes(void)
+/* what a monitor could confuse with its own accesses: writes and fetches (ring 0),
+ * everything (ring 3); ring-0 reads: attack_topread */
+static void probes(int ring)
 {
-    /* every kind of access at the places a monitor keeps things */
-    PROBE("read  0xffc00000 (page directory)", try_read32(0xffc00000));
-    PROBE("read  0xffc01000 (its page table)", try_read32(0xffc01000));
-    PROBE("read  0xffc02000 (virtual CPU)", try_read32(0xffc02000));
-    PROBE("read  0xffc02010 (sgdt image)", try_read32(0xffc02010));
-    PROBE("read  0xffc02800 (trap TSS)", try_read32(0xffc02800));
-    PROBE("read  0xffc03000 (code page)", try_read32(0xffc03000));
-    PROBE("read  0xffc10100 (shadow GDT)", try_read32(0xffc10100));
-    PROBE("read  0xffc20100 (shadow LDT)", try_read32(0xffc20100));
-    PROBE("read  0xffc40000 (lookup L1)", try_read32(0xffc40000));
-    PROBE("read  0xffc80000 (lookup miss L2)", try_read32(0xffc80000));
-    PROBE("read  0xffcc0000 (lookup L2)", try_read32(0xffcc0000));
-    PROBE("read  0xffdc0000 (RAM page tables)", try_read32(0xffdc0000));
-    PROBE("read  0xffe40000 (shadow pool)", try_read32(0xffe40000));
-    PROBE("read  0xffec0000 (translations)", try_read32(0xffec0000));
-    PROBE("read  0xfffffffc (last word)", try_read32(0xfffffffc));
-    PROBE("read  0xffbffffe (split into range)", try_read32(0xffbffffe));
+    if (ring) {
+        PROBE("read  0xffc00000 (page directory)", try_read32(0xffc00000));
+        PROBE("read  0xffc01000 (its page table)", try_read32(0xffc01000));
+        PROBE("read  0xffc02000 (virtual CPU)", try_read32(0xffc02000));
+        PROBE("read  0xffc02010 (sgdt image)", try_read32(0xffc02010));
+        PROBE("read  0xffc02800 (trap TSS)", try_read32(0xffc02800));
+        PROBE("read  0xffc03000 (code page)", try_read32(0xffc03000));
+        PROBE("read  0xffc10100 (shadow GDT)", try_read32(0xffc10100));
+        PROBE("read  0xffc20100 (shadow LDT)", try_read32(0xffc20100));
+        PROBE("read  0xffc40000 (lookup L1)", try_read32(0xffc40000));
+        PROBE("read  0xffc80000 (lookup miss L2)", try_read32(0xffc80000));
+        PROBE("read  0xffcc0000 (lookup L2)", try_read32(0xffcc0000));
+        PROBE("read  0xffdc0000 (RAM page tables)", try_read32(0xffdc0000));
+        PROBE("read  0xffe40000 (shadow pool)", try_read32(0xffe40000));
+        PROBE("read  0xffec0000 (translations)", try_read32(0xffec0000));
+        PROBE("read  0xfffffffc (last word)", try_read32(0xfffffffc));
+        PROBE("read  0xffbffffe (split into range)", try_read32(0xffbffffe));
+        PROBE("xchg  0xffc02000", try_xchg32(0xffc02000, 0x44444444));
+        PROBE("xchg  0xffec0000", try_xchg32(0xffec0000, 0x44444444));
+        PROBE("movs  from 0xffc02000 (ecx left)", try_movs_from(0xffc02000, buf, 4));
+        PROBE("movs  from 0xffbffff8 (ecx left)", try_movs_from(0xffbffff8, buf, 4));
+        PROBE("push  (0xffc02000)", try_push_mem(0xffc02000));
+    }
     PROBE("write 0xffc02000", try_write32(0xffc02000, 0x11111111));
     PROBE("write 0xffc10108", try_write32(0xffc10108, 0x0000ffff));
     PROBE("write 0xffc40000", try_write32(0xffc40000, 0x22222222));
     PROBE("write 0xffec0000", try_write32(0xffec0000, 0xcccccccc));
     PROBE("write 0xffbffffe (split into range)", try_write32(0xffbffffe, 0x33333333));
-    PROBE("xchg  0xffc02000", try_xchg32(0xffc02000, 0x44444444));
-    PROBE("xchg  0xffec0000", try_xchg32(0xffec0000, 0x44444444));
-    PROBE("movs  from 0xffc02000 (ecx left)", try_movs_from(0xffc02000, buf, 4));
-    PROBE("movs  from 0xffbffff8 (ecx left)", try_movs_from(0xffbffff8, buf, 4));
     PROBE("movs  to 0xffec0000 (ecx left)", try_movs_to(0xffec0000, src4, 4));
-    PROBE("push  (0xffc02000)", try_push_mem(0xffc02000));
     PROBE("call  0xffec0000", try_call(0xffec0000));
     PROBE("call  0xffc03000", try_call(0xffc03000));
     PROBE("call  0xffbffffe (runs into range)", try_call(0xffbffffe));
@@ -72,15 +75,17 @@ static void probes(void)
 
 static void seg_probes(int ring)
 {
-    uint32_t sel = ring ? SEL_TOP3 : SEL_TOP0;
-    PROBE("fs(base 0xffc00000):0x2000", try_read_fs(sel, 0x2000));
-    PROBE("fs(base 0xffc00000):0x2c0000", try_read_fs(sel, 0x2c0000));
-    PROBE("fs(base 0x80000000):0x7fc02000", try_read_fs(SEL_WRAP3, 0x7fc02000));
+    if (ring) {
+        PROBE("fs(base 0xffc00000):0x2000", try_read_fs(SEL_TOP3, 0x2000));
+        PROBE("fs(base 0xffc00000):0x2c0000", try_read_fs(SEL_TOP3, 0x2c0000));
+        PROBE("fs(base 0x80000000):0x7fc02000", try_read_fs(SEL_WRAP3, 0x7fc02000));
+    }
+    PROBE("fs(base 0xffc00000):0x2000 write", try_write_fs(ring ? SEL_TOP3 : SEL_TOP0, 0x2000));
 }
 
 static void user_probes(void)
 {
-    probes();
+    probes(3);
     seg_probes(3);
     user_exit();
 }
@@ -92,13 +97,6 @@ static void show(const char *what, uint32_t before, uint32_t v)
         printf("%s: %s\n", what, vec_name(last_fault.vec));
     else
         printf("%s: %p\n", what, v);
-}
-
-static void final_r0read(void)
-{
-    paging_off();
-    uint32_t b = nfaults;
-    show("ring 0 read 0xffc02000", b, try_read32(0xffc02000));
 }
 
 static void final_r0write(void)
@@ -153,30 +151,13 @@ static void final_r0pd(void)
     show("ring 0 read 0xffc00000", b, try_read32(0xffc00000));
 }
 
-static void user_read_gdt(void)
-{
-    user_value = try_read32(0xffc10000);
-    user_exit();
-}
-
-/* paging still on: ring 3 reads 0xffc10000 (the guest's GDT limit covers offset 0) */
-static void final_r3gdt(void)
-{
-    uint32_t b = nfaults;
-    ring3(user_read_gdt);
-    show("ring 3 read 0xffc10000", b, user_value);
-    flush();
-}
-
 #define ENDS "bare machine: status 12, memory outside guest RAM; qemu: 0xff bytes, writes ignored"
 static const struct final_probe finals[] = {
-    {"r0read", "paging off, ring 0 reads 0xffc02000", ENDS, final_r0read},
     {"r0write", "paging off, ring 0 writes 0xffc02000", ENDS, final_r0write},
     {"r3read", "paging off, ring 3 reads 0xffc02000", ENDS, final_r3read},
     {"r3write", "paging off, ring 3 writes 0xffc02000", ENDS, final_r3write},
     {"r0exec", "paging off, ring 0 calls 0xffec0000", ENDS, final_r0exec},
     {"r0pd", "paging off, ring 0 reads 0xffc00000", ENDS, final_r0pd},
-    {"r3gdt", "paging on, ring 3 reads 0xffc10000", "a #PF on every machine", final_r3gdt},
 };
 
 void kmain(uint32_t magic, struct multiboot_info *mbi)
@@ -201,7 +182,7 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
     printf("paging on: RAM identity-mapped, 0xffbff000 mapped, 0xffc00000-0xffffffff unmapped\n");
 
     putln("-- ring 0");
-    probes();
+    probes(0);
     seg_probes(0);
     flush();
     printf("buf after the faulting copies: %p %p %p %p\n", buf[0], buf[1], buf[2], buf[3]);

@@ -51,6 +51,7 @@ uint32_t try_load_ds(uint32_t sel);                         /* the selector DS g
 uint32_t try_load_ss(uint32_t sel);
 uint32_t try_pop_es(uint32_t sel);
 uint32_t try_read_fs(uint32_t sel, uint32_t off);           /* mov sel,%fs; mov %fs:off */
+uint32_t try_write_fs(uint32_t sel, uint32_t off);          /* mov sel,%fs; mov $0x5e5e5e5e,%fs:off */
 uint32_t try_lcall(uint32_t sel, uint32_t off);
 uint32_t try_ljmp(uint32_t sel, uint32_t off);
 uint32_t try_lret(uint32_t sel, uint32_t off);
@@ -171,6 +172,18 @@ __asm__(
 "try_read_fs_fix:\n"
 "       movw %cx, %fs\n"
 "       ret\n"
+"       .globl try_write_fs\n"
+"try_write_fs:\n"
+"       movl 4(%esp), %eax\n"
+"       movl 8(%esp), %edx\n"
+"       movl %fs, %ecx\n"
+"try_write_fs_at:\n"
+"       movw %ax, %fs\n"
+"try_write_fs_at2:\n"
+"       movl $0x5e5e5e5e, %fs:(%edx)\n"
+"try_write_fs_fix:\n"
+"       movw %cx, %fs\n"
+"       ret\n"
 "       .globl try_lcall, try_ljmp, try_lret\n"
 "try_lcall:\n"
 "       movl 4(%esp), %eax\n"
@@ -247,6 +260,7 @@ extern char try_push_mem_at[], try_push_mem_fix[], try_call_fix[];
 extern char try_load_ds_at[], try_load_ds_fix[], try_load_ss_at[], try_load_ss_fix[];
 extern char try_pop_es_at[], try_pop_es_fix[];
 extern char try_read_fs_at[], try_read_fs_at2[], try_read_fs_fix[];
+extern char try_write_fs_at[], try_write_fs_at2[], try_write_fs_fix[];
 extern char try_lcall_at[], try_ljmp_at[], try_lret_at[], try_far_fix[];
 extern char try_int3_at[], try_int3_fix[];
 extern char try_lar_at[], try_lar_fix[], try_lsl_at[], try_lsl_fix[];
@@ -259,6 +273,7 @@ static const struct { const char *at, *fix; } fixups[] = {
     {try_load_ds_at, try_load_ds_fix}, {try_load_ss_at, try_load_ss_fix},
     {try_pop_es_at, try_pop_es_fix},
     {try_read_fs_at, try_read_fs_fix}, {try_read_fs_at2, try_read_fs_fix},
+    {try_write_fs_at, try_write_fs_fix}, {try_write_fs_at2, try_write_fs_fix},
     {try_lcall_at, try_far_fix}, {try_ljmp_at, try_far_fix}, {try_lret_at, try_far_fix},
     {try_int3_at, try_int3_fix},        /* a fault (#GP through a DPL-0 gate) */
     {try_int3_fix, try_int3_fix},       /* the #BP trap: eip after int3 */
@@ -386,7 +401,7 @@ static uint32_t ring3(void (*fn)(void))
 
 /* identity map of guest RAM only: 0-4 MiB in 4 KiB pages (pt), the rest of the
  * 128 MiB as 4 MiB pages; user, writable; everything above RAM unmapped */
-static void identity_map(uint32_t *pd, uint32_t *pt)
+static __attribute__((unused)) void identity_map(uint32_t *pd, uint32_t *pt)
 {
     for (int i = 0; i < 1024; i++) {
         pt[i] = ((uint32_t)i << 12) | PG_P | PG_RW | PG_US;
@@ -397,7 +412,7 @@ static void identity_map(uint32_t *pd, uint32_t *pt)
         pd[i] = (i << 22) | PG_PS | PG_P | PG_RW | PG_US;
 }
 
-static void paging_on(uint32_t *pd)
+static __attribute__((unused)) void paging_on(uint32_t *pd)
 {
     write_cr3((uint32_t)pd);
     write_cr4(read_cr4() | CR4_PSE);
@@ -429,7 +444,8 @@ static int cmdline_names(struct multiboot_info *mbi, const char *name)
 }
 
 /* the probe "final=NAME" names (the first by default): announce it, run it */
-static __attribute__((unused)) void final_probe(struct multiboot_info *mbi, const struct final_probe *probes, int count)
+static __attribute__((unused)) void final_probe(struct multiboot_info *mbi,
+                                               const struct final_probe *probes, int count)
 {
     const struct final_probe *p = &probes[0];
     for (int i = 0; i < count; i++) {
