@@ -475,7 +475,9 @@ def invlpg(mon: Monitor, co: CalloutSite) -> bool:
     """INVLPG m: drop the shadow entry for that linear address."""
     insn = co.ginsn.insn  # type: ignore[union-attr]
     if mon.vcpu.v.cr[0] & CR0_PG:
-        mon.shadow.invlpg(effective_address(mon, insn, insn.operands[0]))
+        linear = effective_address(mon, insn, insn.operands[0])
+        mon.shadow.invlpg(linear)
+        mon._revalidate_code_mappings(linear & ~0xFFF)
     return False
 
 

@@ -119,6 +119,7 @@ class MonitorStats:
     gate_emulations: int = 0
     relocations: int = 0
     adaptive_retranslations: int = 0
+    remapped_code_invalidations: int = 0
     user_blocks_translated: int = 0  # the design makes this 0: user code runs direct
 
     def as_dict(self) -> dict[str, object]:
@@ -177,6 +178,7 @@ class Monitor(Machine):
         self._halted = False
         self._real_cr04 = (0, 0)
         self._trace_faults_at: Counter[tuple[int, int]] = Counter()
+        self._code_lpages: dict[int, set[Block]] = {}  # linear page -> blocks from it
         self._in_user = False
         self._user_xmm: list[int] | None = None
         self._gdt_image = b""
@@ -213,6 +215,7 @@ class Monitor(Machine):
             self._fetch_walk()
         else:
             self._load_real_cr3(self.space.cr3)
+        self._revalidate_code_mappings()
 
     def _fetch_walk(self) -> None:
         """The processor fetches the next instruction through the new tables, setting their
@@ -286,9 +289,28 @@ class Monitor(Machine):
 
     def _phys_page(self, linear_page: int) -> int:
         try:
-            return self.mem.translate(linear_page) & ~0xFFF
+            return self.mem.translate(linear_page, peek=True) & ~0xFFF
         except (PageFault, PhysicalAccessError):
-            return linear_page
+            return -1
+
+    def _revalidate_code_mappings(self, only: int | None = None) -> None:
+        """Blocks are found by linear address: when the guest's mapping of a linear page with
+        translated code changes (invlpg of it, another CR3, paging on or off), the blocks
+        translated from another frame are dropped (the next run translates the new code)."""
+        pages = [only] if only is not None else list(self._code_lpages)
+        for lp in pages:
+            blocks = self._code_lpages.get(lp)
+            if not blocks:
+                self._code_lpages.pop(lp, None)
+                continue
+            now = self._phys_page(lp)
+            for block in list(blocks):
+                if not block.valid:
+                    blocks.discard(block)
+                elif block.mapping.get(lp) != now:  # type: ignore[attr-defined]
+                    self.tc.invalidate(block)
+                    blocks.discard(block)
+                    self.mstats.remapped_code_invalidations += 1
 
     def _paging_fault(self, cr2: int, err: int) -> bool:
         """A #PF with guest paging on: True when it was hidden (the shadow now allows the
@@ -353,7 +375,16 @@ class Monitor(Machine):
             self.mstats.user_blocks_translated += 1
         block = self.tc.lookup(base, eip)
         if block is None:
-            block = self.tc.translate(base, eip, to_phys=self._phys_page)
+            mapping: dict[int, int] = {}
+
+            def to_phys(linear_page: int) -> int:
+                mapping[linear_page] = self._phys_page(linear_page)
+                return mapping[linear_page]
+
+            block = self.tc.translate(base, eip, to_phys=to_phys)
+            block.mapping = mapping  # type: ignore[attr-defined]
+            for lp in mapping:
+                self._code_lpages.setdefault(lp, set()).add(block)
             for page in block.pages:
                 self._trace(page)
         self.last_block = block
@@ -465,8 +496,8 @@ class Monitor(Machine):
     def _shadow(self, base: int, limit: int, where: int, old: bytes) -> tuple[bytes, bool]:
         """(the guest table's bytes, whether it must be shadowed); the shadow kept current."""
         size = min(limit + 1, 0x10000) & ~7
-        try:
-            raw = self.mem.read(base, size) if size else b""
+        try:  # the processor reads nothing on lgdt: no accessed bits set by this look
+            raw = self.mem.read(base, size, peek=True) if size else b""
         except (PageFault, PhysicalAccessError):
             raw = b"\0" * size
         shadowed = ring3_task_switch_possible(raw)
@@ -703,13 +734,18 @@ class Monitor(Machine):
         self.cpu.store()
         return True
 
-    def _accessed_bit(self, cr2: int) -> bool:
+    def _accessed_bit(self, cr2: int, err: int) -> bool:
         """The processor set a descriptor's accessed bit in a (read-only) shadow table: set it
-        in the guest's table and the shadow, then re-run the instruction (a hidden fault)."""
-        for where, table in ((SHADOW_GDT, SegCache(0, *self.vcpu.v.gdtr, 0)),
-                             (SHADOW_LDT, self.vcpu.v.ldtr)):
+        in the guest's table and the shadow, then re-run the instruction (a hidden fault).
+        Only the processor's own write (supervisor, even from ring 3) into a shadow in use
+        qualifies: a guest access there is the guest's fault."""
+        if not err & PF_W or err & PF_U:
+            return False
+        for where, table, used in ((SHADOW_GDT, SegCache(0, *self.vcpu.v.gdtr, 0),
+                                    self.vcpu.gdt_shadowed),
+                                   (SHADOW_LDT, self.vcpu.v.ldtr, self.vcpu.ldt_shadowed)):
             off = cr2 - self.space.linear(where)
-            if 0 <= off <= table.limit and off < 0x10000:
+            if used and 0 <= off <= table.limit and off < 0x10000 and off % 8 in (4, 5):
                 desc = off & ~7
                 self.mem.write(table.base + desc + 5,
                                bytes([self.mem.read(table.base + desc + 5, 1)[0] | 1]))
@@ -747,12 +783,14 @@ class Monitor(Machine):
     def _user_exception(self, vector: int, eip: int) -> None:
         """An exception or int n in guest user code (real = virtual state; the blob is loaded)."""
         cpu = self.cpu
+        # user code runs direct: what it loaded itself (a ring-3 far transfer) is the guest's
+        self.vcpu.v.cs = cpu.seg(SEG_CS)
         if len(self.user_eips) < 4096:
             self.user_eips.add((cpu.seg(SEG_CS).base + eip) & MASK32)
         err = cpu.error_code if vector in ERROR_CODE_VECTORS else None
         if vector == Vector.PF and not cpu.exception_is_int:
             cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
-            if self._accessed_bit(cr2):
+            if self._accessed_bit(cr2, err or 0):
                 self.counter.after_run(self._pc(eip), faulted=True)
                 return
             hidden, err = self._page_fault(cr2, err or 0)

@@ -81,7 +81,8 @@ class GuestMemory:
     def _entry(self, paddr: int) -> int:
         return struct.unpack("<I", self.read_phys(paddr, 4))[0]
 
-    def translate(self, linear: int, *, write: bool = False, user: bool = False) -> int:
+    def translate(self, linear: int, *, write: bool = False, user: bool = False,
+                  peek: bool = False) -> int:
         """Walk the guest tables for one access; set A (and D on write); return the physical address."""
         cr0, cr3, cr4 = self._regs()
         linear &= 0xFFFFFFFF
@@ -100,7 +101,7 @@ class GuestMemory:
             pte_addr, pte = pde_addr, pde
             phys = (pde & 0xFFC00000) | (linear & 0x3FFFFF)
         else:
-            if not pde & PTE_A:  # set as soon as the PDE is used, even if the PTE faults
+            if not pde & PTE_A and not peek:  # set as soon as the PDE is used
                 pde |= PTE_A
                 self._write_ad(pde_addr, struct.pack("<I", pde))
             pte_addr = (pde & 0xFFFFF000) + (((linear >> 12) & 0x3FF) << 2)
@@ -113,20 +114,22 @@ class GuestMemory:
             raise PageFault(linear, PF_P | err_access)
         if write and not rights & PTE_W and (user or cr0 & CR0_WP):
             raise PageFault(linear, PF_P | err_access)
+        if peek:  # the monitor looking, not the processor accessing: no A/D updates
+            return phys
         # accessed and dirty flags (SDM 4.8): A (and D) in the PTE
         want = PTE_A | (PTE_D if write else 0)
         if pte & want != want:
             self._write_ad(pte_addr, struct.pack("<I", pte | want))
         return phys
 
-    def read(self, linear: int, n: int, *, user: bool = False) -> bytes:
+    def read(self, linear: int, n: int, *, user: bool = False, peek: bool = False) -> bytes:
         linear &= 0xFFFFFFFF
         if not self._regs()[0] & CR0_PG and linear + n <= self.ram_size:
             return self._read(linear, n)  # paging off: linear is physical (the common case)
         out = b""
         while n > 0:
             chunk = min(n, PAGE_SIZE - (linear & (PAGE_SIZE - 1)))
-            out += self.read_phys(self.translate(linear, user=user), chunk)
+            out += self.read_phys(self.translate(linear, user=user, peek=peek), chunk)
             linear, n = linear + chunk, n - chunk
         return out
 

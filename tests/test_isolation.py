@@ -121,16 +121,10 @@ KNOWN: dict[tuple[str, str | None], tuple[frozenset[str], str]] = {
         "selector 0xfff8 (TRAP_SELECTOR), which in a 64 KiB guest GDT is the guest's own "
         "DPL-3 code segment, so a ring-3 lcall through the gate runs 0xfff8:offset (fn_b) "
         "instead of the gate's 0x1b:offset (fn_a)")),
-    ("attack_usercs", None): (frozenset({OUT, REGS, RAM}), (
-        "ring-3 code changes CS by itself (lcall/ljmp/lret to another DPL-3 code segment, "
-        "base 0x1000): the monitor's virtual CS stays 0x1b, so the next interrupt frame holds "
-        "CS 0x1b and iret resumes in the wrong segment (garbage, then status 12)")),
-    ("attack_remap", None): (frozenset({OUT, REGS, RAM}), (
-        "the translation cache is looked up by linear address: after the guest changes which "
-        "frame a linear code address maps (PTE + invlpg, or another CR3) the monitor runs the "
-        "translation of the old frame")),
-    ("attack_descr", None): (frozenset({RAM}), _GDT_SCAN),
-    ("attack_lgdt", None): (frozenset({RAM}), _GDT_SCAN),
+    ("attack_usercs", None): (frozenset({RAM}), (
+        "instruction fetches of translated code do not walk the guest's tables: a kernel code "
+        "page translated before paging was on keeps its PTE accessed bit clear when the "
+        "kernel runs it afterwards (natively 0x103027, monitored 0x103007)")),
     ("attack_lgdt", "gdt"): (frozenset({REGS}), (
         "a fault raised by an emulated instruction (mov ds, GDT based in unmapped memory) "
         "that ends in a triple fault leaves the guest EIP at the next instruction "
@@ -146,19 +140,15 @@ KNOWN: dict[tuple[str, str | None], tuple[frozenset[str], str]] = {
     ("attack_physmap", "cr3"): (frozenset({REGS}), _NATIVE_WALK),
 }
 
-#: variants on which the monitor never returns (a Python loop inside the unicorn hook that
-#: neither the instruction limit nor emu_stop ends): run in a child process with a timeout
+#: variants run in a child process with a timeout (they once never returned)
 HANGS: dict[tuple[str, str], str] = {
-    ("attack_topread", "r3gdt"): (
-        "a ring-3 read of 0xffc10000 (inside the guest's GDT limit) faults on the supervisor "
-        "page; Monitor._accessed_bit takes any #PF whose CR2 falls in the shadow GDT/LDT "
-        "within the guest's limit for the processor setting a descriptor's accessed bit (it "
-        "checks neither the error code's W/U bits nor that the access was a descriptor load): "
-        "sets the A bit in the guest's descriptor 0 and the shadow, re-runs the read, which "
-        "faults again, forever"),
+    # these once looped forever in Monitor._accessed_bit (fixed: only the processor's own
+    # supervisor write of an accessed bit into a shadow in use is taken for one); they
+    # still differ from the native run by the ring-0 read leak of attack_topread
+    ("attack_topread", "r3gdt"): _READ_LEAK,
     ("attack_gdtshadow", "read"): (
-        "ring 3 reads the GDT through the base sgdt shows once the GDT is shadowed "
-        "(0xffc10000): the same endless Monitor._accessed_bit loop as attack_topread:r3gdt"),
+        "with the GDT shadowed, ring-3 sgdt shows the shadow's base (0xffc10000), and the "
+        "ring-0 part of the guest reads the monitor's pages (the read leak of attack_topread)"),
 }
 
 #: which guests must have moved the monitor, and the linear addresses they own at the end
