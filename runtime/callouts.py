@@ -59,7 +59,6 @@ from runtime.x86 import (
     ID,
     IF,
     IOPL_MASK,
-    IOPL_SHIFT,
     NT,
     OF,
     PF,
@@ -756,4 +755,3 @@ HANDLERS: dict[str, Handler] = {
     "ret": near16, "jmp": near16, "call": near16, "jmp indirect": near16, "call indirect": near16,
     "cpuid": by_oracle, "rdtsc": by_oracle, "rdmsr": by_oracle, "wrmsr": by_oracle,
 }
-_ = (IOPL_SHIFT,)

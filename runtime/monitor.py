@@ -67,8 +67,6 @@ from runtime.vcpu import VirtualCpu
 from runtime.x86 import (
     CR0_EM,
     CR0_ET,
-    CR0_MP,
-    CR0_NE,
     CR0_PE,
     CR0_PG,
     CR0_TS,
@@ -852,5 +850,3 @@ class Monitor(Machine):
 _SCRATCH_XMM = (X.UC_X86_REG_XMM5, X.UC_X86_REG_XMM6, X.UC_X86_REG_XMM7)
 _GPR = (X.UC_X86_REG_EAX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX, X.UC_X86_REG_EBX,
         X.UC_X86_REG_ESP, X.UC_X86_REG_EBP, X.UC_X86_REG_ESI, X.UC_X86_REG_EDI)
-GPR_BY_NUMBER = _GPR
-_ = (CR0_MP, CR0_NE)
