@@ -14,6 +14,17 @@
  *    EFLAGS.IF = 1 (a masked interrupt is waiting for sti/popf/iret).
  *  - bt_insn_hook counts single instructions exactly; the machine installs it
  *    only for the last stretch before a deterministic timer deadline.
+ *  - Only the hook of the current mode (`exact`) acts: the other returns at
+ *    once. The block hook stays installed for good; the instruction hook comes
+ *    and goes. uc_hook_del cannot be trusted to silence a deleted hook: when a
+ *    hook is the only one of its type, unicorn 2.1.4 compiles a direct call to
+ *    its callback into each block (tcg-op.h gen_uc_tracecode, no to_delete
+ *    check), and on deletion invalidates those blocks by virtual address through
+ *    the current MMU state, which misses blocks on pages the current privilege
+ *    level cannot reach (the kernel's, while the run stopped in user code). A
+ *    deleted block hook went on charging whole blocks during an exact stretch
+ *    while blocks made without the instruction hook ran uncounted
+ *    (corpus/regressions/fuzz_100586).
  *  - Both honour `async_stop`, which the real-time watchdog thread sets: a stop
  *    requested from another thread with uc_emu_stop can leave EIP stale (unicorn
  *    2.1.4 does not restore the PC of a block it exits before running it while a
@@ -44,6 +55,7 @@ struct bt_clock {
     uint32_t eflags_regid;
     uint32_t misses;
     uint32_t weighted;     /* bt_insn_hook charges each instruction's table weight, not 1 */
+    uint32_t exact;        /* 1: bt_insn_hook counts, 0: bt_block_hook counts */
     volatile uint32_t async_stop; /* set by another thread: stop at the next block start */
     uint64_t blocks;
     bt_reg_read_fn reg_read;
@@ -72,7 +84,11 @@ static uint32_t bt_weight(struct bt_clock *s, uint64_t address, uint32_t size)
 
 void bt_block_hook(void *uc, uint64_t address, uint32_t size, struct bt_clock *s)
 {
-    uint32_t n = bt_weight(s, address, size);
+    uint32_t n;
+
+    if (s->exact)
+        return;  /* a stale direct call left in a block after uc_hook_del */
+    n = bt_weight(s, address, size);
     s->blocks++;
     s->block_start = address;
     s->block_size = size;
@@ -104,8 +120,11 @@ void bt_block_hook(void *uc, uint64_t address, uint32_t size, struct bt_clock *s
  */
 void bt_insn_hook(void *uc, uint64_t address, uint32_t size, struct bt_clock *s)
 {
-    uint32_t n = s->weighted ? bt_weight(s, address, size) : 1;
+    uint32_t n;
 
+    if (!s->exact)
+        return;  /* a stale direct call left in a block after uc_hook_del */
+    n = s->weighted ? bt_weight(s, address, size) : 1;
     if (n == 0)
         return;
     if (s->insns >= s->stop_at || s->async_stop) {

@@ -48,6 +48,7 @@ class _ClockState(ctypes.Structure):
         ("eflags_regid", ctypes.c_uint32),
         ("misses", ctypes.c_uint32),
         ("weighted", ctypes.c_uint32),
+        ("exact", ctypes.c_uint32),
         ("async_stop", ctypes.c_uint32),
         ("blocks", ctypes.c_uint64),
         ("reg_read", ctypes.c_void_p),
@@ -88,6 +89,8 @@ class InstructionCounter:
         self.state.stop_at = NO_LIMIT
         self._block_hook = self._add(UC_HOOK_BLOCK, _lib.bt_block_hook)
         self._insn_hook: ctypes.c_size_t | None = None
+        #: unicorn block-cache flushes made to install the instruction hook
+        self.tb_flushes = 0
 
     def _add(self, kind: int, fn: ctypes._CFuncPtr) -> ctypes.c_size_t:
         handle = ctypes.c_size_t()
@@ -147,14 +150,24 @@ class InstructionCounter:
         return self._insn_hook is not None
 
     def set_exact(self, exact: bool) -> None:
-        """Count (and stop) per instruction instead of per block."""
+        """Count (and stop) per instruction instead of per block.
+
+        The block hook stays installed (it ignores blocks while ``exact`` is set); the
+        instruction hook is added for an exact stretch and removed after it. Unicorn
+        2.1.4 compiles hooks into its blocks and does not regenerate blocks when a hook
+        is added: blocks made without the instruction hook would run uncounted, so
+        adding it flushes unicorn's block cache. Deleting it needs no flush: a block
+        that keeps a stale direct call to it also has the block hook, and the
+        instruction hook ignores calls outside exact mode (see ``_hooks.c``).
+        """
+        self.state.exact = 1 if exact else 0
         if exact and self._insn_hook is None:
-            uclib.uc_hook_del(self.uc._uch, self._block_hook)
             self._insn_hook = self._add(UC_HOOK_CODE, _lib.bt_insn_hook)
+            self.uc.ctl_flush_tb()
+            self.tb_flushes += 1
         elif not exact and self._insn_hook is not None:
             uclib.uc_hook_del(self.uc._uch, self._insn_hook)
             self._insn_hook = None
-            self._block_hook = self._add(UC_HOOK_BLOCK, _lib.bt_block_hook)
 
     def arm(self, stop_at: int, stop_on_if: bool) -> None:
         self.state.stop_at = stop_at

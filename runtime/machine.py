@@ -680,6 +680,7 @@ class Machine:
             "mips": round(self.counter.insns / elapsed / 1e6, 2) if elapsed > 0 else 0.0,
             "emu_starts": self.stats.runs,
             "exact_runs": self.stats.exact_runs,
+            "exact_tb_flushes": self.counter.tb_flushes,
             "stale_exceptions_cleared": self.stats.stale_exceptions_cleared,
             "watchdog_stops": self.stats.watchdog_stops,
             "halts": self.stats.halts,

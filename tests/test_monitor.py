@@ -24,11 +24,8 @@ GUESTS = corpus_guests()
 #: Guest instruction counts that cannot match: when a store rewrites the unicorn block it
 #: runs in, unicorn re-runs the store in a new block and the native clock counts it again
 #: (measured on smc: native 259580 in block mode, 259304 counting every instruction, the
-#: monitor 259188). Output and registers still match; in a timer-driven self-modifying
-#: guest (vmstress) the deterministic ticks then land a few instructions apart, so RAM
-#: that records where they landed (a tick counter per address space) differs too.
+#: monitor 259188). Output, registers and RAM still match.
 COUNT_DIFFERS = {"smc", "vmstress"}
-RAM_DIFFERS = {"vmstress"}
 
 
 def _run(name: str, native: bool, deterministic: bool = True):  # noqa: ANN202
@@ -51,8 +48,7 @@ def test_monitor_equals_native_and_qemu(name: str) -> None:
         {k: v for k, v in want.regs.items() if k != "cr2"}
     if name not in COUNT_DIFFERS:
         assert got.stats["instructions"] == want.stats["instructions"]
-    if name not in RAM_DIFFERS:
-        assert mon.ram_digest() == native.ram_digest()
+    assert mon.ram_digest() == native.ram_digest()
     qemu_out, qemu_status = expected(name)
     if name not in UNICORN_DEFECTS:  # the native run's known defects are the monitor's too
         assert got.output == qemu_out and got.status == qemu_status
