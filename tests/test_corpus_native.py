@@ -10,19 +10,14 @@ from __future__ import annotations
 import pytest
 from conftest import corpus_guests, expected, guest_elf
 
+from runtime.defects import BY_GUEST
 from runtime.report import Outcome
 from runtime.session import RunOptions, run_file
 
 #: Guests whose qemu output the bare machine cannot equal because of a defect of the
-#: hardware itself (unicorn 2.1.4), measured and documented in README.md. Strict xfail:
-#: a unicorn that fixes it makes the test fail until the entry is removed.
-UNICORN_DEFECTS = {
-    "iret": "unicorn never clears EFLAGS.RF after the next instruction and pushf copies it "
-            "(SDM vol 2 PUSHF: RF is cleared in the image)",
-    "exceptions": "debug registers in unicorn: EFLAGS.RF is never cleared, so a DR0 instruction "
-                  "breakpoint resumed with RF=1 stays suppressed on later passes (SDM vol 3B "
-                  "17.3.1.1), and DR1 data-write breakpoints never fire",
-}
+#: hardware itself (unicorn 2.1.4), measured and triaged in runtime/defects.py. Strict
+#: xfail: a unicorn that fixes it makes the test fail until the row is removed.
+UNICORN_DEFECTS = {guest: d.summary for guest, d in BY_GUEST.items()}
 
 
 def _known_defect(name: str) -> list[pytest.MarkDecorator]:

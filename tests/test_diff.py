@@ -11,27 +11,47 @@ are stepped around); every saved regression is run.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import guest_elf
+from conftest import corpus_guests, expected, guest_elf
 
 from bt.rewrite import Rewriter
-from runtime import cli, fuzz
+from runtime import cli, diff, fuzz
+from runtime.defects import BY_GUEST, triage
 from runtime.diff import first_divergence, run_state
 from runtime.fuzzgen import BASE, MAIN, PROLOGUE, Program, assemble, generate
-from runtime.session import RunOptions
+from runtime.session import RunOptions, run_file
 
 REGRESSIONS = Path(__file__).resolve().parent.parent / "corpus" / "regressions"
 FLAT = RunOptions(mem_mib=4, load_addr=BASE, entry=BASE)
 
 
-@pytest.mark.parametrize("name", ["hello", "segregs", "usermode"])
+@pytest.mark.parametrize("name", corpus_guests())
 def test_diff_reports_equivalence(name: str, capsys: pytest.CaptureFixture[str]) -> None:
-    status = cli.main(["diff", str(guest_elf(name))])
+    """Every corpus guest: native = monitor, and qemu = native (when installed) or differs
+    by exactly a triaged unicorn defect."""
+    status = cli.main(["diff", "--no-search", str(guest_elf(name))])
     out = capsys.readouterr().out
     assert status == 0, out
     assert "verdict: EQUIVALENT" in out
+    if name in BY_GUEST and diff.qemu_available():
+        assert f"unicorn defect {BY_GUEST[name].name!r}" in out
+
+
+@pytest.mark.parametrize("name", sorted(BY_GUEST))
+def test_defect_triage_explains_only_its_own_signature(name: str) -> None:
+    """The native run differs from qemu's expected output by exactly the defect's hunks;
+    one more changed line, or another exit status, is no longer explained."""
+    qemu = expected(name)
+    run = run_file(str(guest_elf(name)), RunOptions(deterministic=True, timeout_s=60))
+    assert triage(qemu, (run.output, run.status)) is BY_GUEST[name]
+    lines = run.output.split(b"\n")
+    tampered = b"\n".join([lines[0] + b"!"] + lines[1:])
+    assert triage(qemu, (tampered, run.status)) is None
+    assert triage(qemu, (run.output, run.status ^ 2)) is None
+    assert triage(qemu, qemu) is None  # no difference is not a defect either
 
 
 def _write(program: Program, tmp_path: Path) -> str:
@@ -114,24 +134,31 @@ def test_saved_regression(path: Path) -> None:
     assert monitor.key() == native.key()
 
 
-def test_dask_campaign() -> None:
+def test_dask_campaign(capsys: pytest.CaptureFixture[str]) -> None:
+    """``bt fuzz --scheduler ADDRESS`` against a local Dask cluster (TCP, worker threads):
+    the same seeds give the same programs, rules and verdicts as the local run."""
     distributed = pytest.importorskip("dask.distributed",
                                       reason="dask is not installed: --scheduler is unavailable")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster, \
-            distributed.Client(cluster) as client:
-        summary = fuzz.campaign(None, seed=3000, programs=4, scheduler=client, avoid_known=True)
-    assert summary.programs == 4 and not summary.divergent
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  protocol="tcp", dashboard_address=None) as cluster:
+        status = cli.main(["fuzz", "--programs", "4", "--seed", "3000", "--avoid-known",
+                           "--qemu-every", "0", "--scheduler", cluster.scheduler_address])
+        with distributed.Client(cluster) as client:
+            remote = fuzz.campaign(None, seed=3000, programs=4, scheduler=client, avoid_known=True)
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "4 programs" in out and "0 divergences" in out, out
+    local = fuzz.campaign(None, seed=3000, programs=4, workers=1, avoid_known=True)
+    assert remote.programs == local.programs == 4
+    assert remote.rules == local.rules and not remote.divergent and not local.divergent
 
 
-def test_scheduler_without_dask_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    try:
-        import dask.distributed  # noqa: F401
-    except ImportError:
-        status = cli.main(["fuzz", "--programs", "1", "--scheduler", "tcp://127.0.0.1:1"])
-        assert status == 2
-        assert "needs dask" in capsys.readouterr().err
-    else:
-        pytest.skip("dask is installed")
+def test_scheduler_without_dask_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import fails as if absent
+    status = cli.main(["fuzz", "--programs", "1", "--scheduler", "tcp://127.0.0.1:1"])
+    assert status == 2
+    assert "needs dask" in capsys.readouterr().err
 
 
 def test_fuzz_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
