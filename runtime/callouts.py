@@ -321,6 +321,7 @@ def _table_register(index: int) -> Handler:
         mon.cpu.store()
         if index == SEG_GDT:
             mon._sync_shadow_tables()
+        mon._check_monitor_range()
         mon.write_vcpu_page()
         return False
     return handler
@@ -380,6 +381,7 @@ def lldt(mon: Monitor, co: CalloutSite) -> bool:
     mon.cpu.store()
     mon._ldt_image = b""
     mon._sync_shadow_tables()
+    mon._check_monitor_range()
     mon.write_vcpu_page()
     return False
 
@@ -399,6 +401,7 @@ def ltr(mon: Monitor, co: CalloutSite) -> bool:
     mon.cpu.load()
     mon.vcpu.set_seg(SEG_TR, SegCache(selector, desc.base, desc.limit, busy))
     mon.cpu.store()
+    mon._check_monitor_range()
     mon.write_vcpu_page()
     return False
 

@@ -213,6 +213,7 @@ class Monitor(Machine):
             self._fetch_walk()
         else:
             self._load_real_cr3(self.space.cr3)
+            self._check_monitor_range()
         self._revalidate_code_mappings()
 
     def _fetch_walk(self) -> None:
@@ -229,26 +230,49 @@ class Monitor(Machine):
 
     def _check_monitor_range(self) -> None:
         """The guest owns its whole address space: if its page directory maps the 4 MiB the
-        monitor occupies, the monitor moves to a range the guest leaves unmapped."""
-        pd = self.vcpu.v.cr[3] & 0xFFFFF000
+        monitor occupies, or one of its system tables (GDT, IDT, LDT, TSS) lies there, the
+        monitor moves to a range the guest leaves unmapped and unused. (A table there would
+        otherwise be read by the processor from the monitor's pages, e.g. ring-3 selector
+        loads through an LDT the guest based in unmapped memory, which natively fault.)"""
         try:
-            pde = struct.unpack("<I", self.mem.read_phys(pd + 4 * self.space.pde_index, 4))[0]
+            free = self._slot_free(self.space.pde_index)
         except PhysicalAccessError:
             return
-        if pde & 1:
+        if not free:
             self._relocate()
+
+    def _system_table_slots(self) -> set[int]:
+        """The 4 MiB slots (PDE indexes) the guest's GDT, IDT, LDT and TSS occupy."""
+        v = self.vcpu.v
+        idt = self.cpu.seg(SEG_IDT)  # changed only by lidt, which stores it
+        tables = [v.gdtr, (idt.base, idt.limit)]
+        if v.ldtr.selector & 0xFFFC:
+            tables.append((v.ldtr.base, v.ldtr.limit))
+        if v.tr.selector & 0xFFFC:
+            tables.append((v.tr.base, v.tr.limit))
+        slots: set[int] = set()
+        for base, limit in tables:
+            first, last = base >> 22, ((base + limit) & MASK32) >> 22
+            slots.update(range(first, last + 1) if first <= last else (first, last))
+        return slots
+
+    def _slot_free(self, index: int) -> bool:
+        """Whether the guest leaves the 4 MiB slot ``index`` to the monitor: no system table
+        of its there, and (paging on) its page directory entry not present."""
+        if index in self._system_table_slots():
+            return False
+        if not self.vcpu.v.cr[0] & CR0_PG:
+            return True
+        pd = self.vcpu.v.cr[3] & 0xFFFFF000
+        return not struct.unpack("<I", self.mem.read_phys(pd + 4 * index, 4))[0] & 1
 
     def _relocate(self) -> None:
         """Move the monitor's range to the highest 4 MiB slot the guest leaves unmapped (as
         VirtualBox's raw mode moved its hypervisor area), flushing what holds its addresses."""
-        pd = self.vcpu.v.cr[3] & 0xFFFFF000
         lowest = (self.ram_size + MON_SIZE - 1) >> 22  # never over guest RAM (paging off)
         old_index = self.space.pde_index
         for index in range(1023, lowest - 1, -1):
-            if index == old_index:
-                continue
-            pde = struct.unpack("<I", self.mem.read_phys(pd + 4 * index, 4))[0]
-            if not pde & 1:
+            if index != old_index and self._slot_free(index):
                 break
         else:
             raise _Stop(Outcome.UNSUPPORTED, "the guest maps every 4 MiB of its address space "

@@ -109,12 +109,6 @@ KNOWN: dict[tuple[str, str | None], tuple[frozenset[str], str]] = {
         "it reads the monitor's pages; the monitor only moves on a CR3 load or a fault in the "
         "range (invlpg there changes nothing), so at the end it still sits in a range the "
         "guest maps (0xff800000)")),
-    ("attack_ldttop", None): (frozenset({OUT, RAM}), (
-        "an LDT based in the monitor's range (guest: unmapped): ring-3 segment loads, "
-        "lar/lsl/verr and far calls through LDT selectors run direct, and the processor reads "
-        "the descriptors from the monitor's pages (implicit supervisor reads of supervisor "
-        "read-only pages): #GP, a segment loaded from the translation cache, ZF=1, where the "
-        "bare machine raises #PF")),
     ("attack_gdtshadow", None): (frozenset({OUT, REGS, RAM}), (
         "with a DPL-3 task gate in its GDT the guest's GDT is shadowed: ring-3 sgdt shows "
         "the shadow's base 0xffc10000, not the guest's GDT; and a shadowed call gate names "
