@@ -222,7 +222,7 @@ class Rewriter:
         if self.breakpoints and ((self._cs_base + g.eip) & 0xFFFFFFFF) in self.breakpoints:
             at = out.put(b"\xcd" + bytes([self.layout.vector]), g.eip)
             callouts.append(CalloutSite("breakpoint", g, g.eip, g.eip, at, at + 2, retires=False))
-        if self.adapted and (self._cs_base, g.eip) in self.adapted and _is_store(g):
+        if self.adapted and (self._cs_base, g.eip) in self.adapted and adaptable_store(g):
             self._callout(out, g, g.eip, g.next_eip, callouts, "adapted store")
             return "callout"
         if self.fpu_traps and rule.handling is Handling.IDENT and fpu_class(g.insn):
@@ -388,7 +388,7 @@ _TRANSFERS = frozenset({Kind.JUMP, Kind.BRANCH, Kind.CALL, Kind.RET, Kind.INDIRE
                         Kind.INDIRECT_CALL})
 
 
-def _is_store(g: GuestInsn) -> bool:
+def adaptable_store(g: GuestInsn) -> bool:
     """mov m, r / mov m, imm: the stores adaptive translation emulates."""
     ops = g.insn.operands
     return g.insn.id == C.X86_INS_MOV and len(ops) == 2 and ops[0].type == C.X86_OP_MEM

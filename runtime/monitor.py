@@ -34,7 +34,7 @@ from unicorn import x86_const as X
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 
 from bt.cache import Block, TranslationCache
-from bt.rewrite import FIX_ENTRY, CalloutSite, Layout, MapEntry, Rewriter
+from bt.rewrite import FIX_ENTRY, CalloutSite, Layout, MapEntry, Rewriter, adaptable_store
 from bt.scan import Scanner
 from runtime import callouts
 from runtime.cpustate import SEG_CS, SEG_GDT, SEG_IDT, SEG_LDT, SEG_SS, SEG_TR, SegCache
@@ -365,6 +365,10 @@ class Monitor(Machine):
                 self._code_written(page)
             if page in self.shadow.table_pages:
                 self.shadow.table_written(page)
+        v = self.vcpu.v
+        slot = (v.cr[3] & 0xFFFFF000) + 4 * self.space.pde_index
+        if v.cr[0] & CR0_PG and paddr < slot + 4 and slot < paddr + len(data):
+            self._check_monitor_range()  # its PDE over the monitor's slot was written
 
     def _read_code(self, eip: int, size: int) -> bytes:
         return self.mem.read((self.vcpu.v.cs.base + eip) & MASK32, size)
@@ -697,6 +701,8 @@ class Monitor(Machine):
         name = vector_name(vector)
         if vector == Vector.PF:
             cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
+            if self._writes_current_pd(cr2, err or 0) and self._adapt_pd_store(block, eip):
+                return
             hidden, err = self._page_fault(cr2, err or 0)
             if hidden:
                 if self.shadow.last_table_write:
@@ -717,6 +723,44 @@ class Monitor(Machine):
         self.counter.after_run(block.first_of_insn(eip), faulted=True)
         guest_eip = self._recover(block.entry_at(eip), eip)
         self._deliver(Event(vector, guest_eip, err, guest_eip))
+
+    def _writes_current_pd(self, cr2: int, err: int) -> bool:
+        """A kernel write into the page directory the guest runs on (it is traced)."""
+        if not err & PF_W or not self.vcpu.v.cr[0] & CR0_PG:
+            return False
+        try:
+            frame = self.mem.translate(cr2, peek=True) & ~0xFFF
+        except (PageFault, PhysicalAccessError):
+            return False
+        return frame == self.vcpu.v.cr[3] & 0xFFFFF000 and frame in self.shadow.pd_of
+
+    def _adapt_pd_store(self, block: Block, eip: int) -> bool:
+        """A kernel ``mov`` into the current page directory is retranslated at once into a
+        callout (adaptive translation without waiting): the page directory stays traced,
+        and the monitor sees each new PDE as it is written, so a PDE made present over the
+        monitor's slot moves the monitor before the guest can use it (natively no flush is
+        needed, SDM vol 3A 4.10.4.3). False (nothing done) for another kind of store,
+        which takes the ordinary trace fault."""
+        entry = block.entry_at(eip)
+        if entry is None:
+            return False
+        try:
+            unit = self.scanner.scan(block.cs_base, entry.guest_eip, cap=1)
+        except (PageFault, PhysicalAccessError):
+            return False
+        if not unit.insns or not adaptable_store(unit.insns[0]):
+            return False
+        self.cpu.clear_exception_in_flight()
+        self.cpu.store()
+        guest_eip = self._recover(entry, eip)
+        self.counter.after_run(block.first_of_insn(eip), faulted=True)
+        key = (block.cs_base, guest_eip)
+        if key not in self.rewriter.adapted:
+            self.rewriter.adapted.add(key)
+            self.mstats.adaptive_retranslations += 1
+        self.tc.invalidate(block)
+        self._enter_kernel(guest_eip)
+        return True
 
     def _maybe_adapt(self, block: Block, eip: int) -> None:
         """Adaptive binary translation: a kernel instruction that keeps writing the guest's

@@ -103,12 +103,6 @@ _NATIVE_WALK = ("bare machine: a page walk through a table outside guest RAM (a 
 KNOWN: dict[tuple[str, str | None], tuple[frozenset[str], str]] = {
     # monitor bugs
     ("attack_topread", None): (frozenset({OUT, REGS, RAM}), _READ_LEAK),
-    ("attack_topstealth", None): (frozenset({OUT, REGS, RAM, STATE}), (
-        "the guest maps the monitor's range with a PDE changed from not present to present "
-        "and reads at ring 0 with no flush (SDM 4.10.4.3: none is needed), or after INVLPG: "
-        "it reads the monitor's pages; the monitor only moves on a CR3 load or a fault in the "
-        "range (invlpg there changes nothing), so at the end it still sits in a range the "
-        "guest maps (0xff800000)")),
     ("attack_gdtshadow", None): (frozenset({OUT, REGS, RAM}), (
         "with a DPL-3 task gate in its GDT the guest's GDT is shadowed: ring-3 sgdt shows "
         "the shadow's base 0xffc10000, not the guest's GDT; and a shadowed call gate names "
