@@ -117,9 +117,6 @@ KNOWN: dict[tuple[str, str | None], tuple[frozenset[str], str]] = {
         "a fault raised by an emulated instruction (mov ds, GDT based in unmapped memory) "
         "that ends in a triple fault leaves the guest EIP at the next instruction "
         "(0x1042df), natively at the faulting one (0x1042dd)")),
-    ("attack_topmap", "fill"): (frozenset({OUT, REGS, RAM, STATE}), (
-        "the guest maps every 4 MiB slot above its RAM (PDEs 32-1023): the monitor gives up "
-        "(status 14, 'no room left for the monitor'); the bare machine runs on")),
     # the bare machine's own defects (it is the reference)
     ("attack_toprange", None): (frozenset({REGS}), _NATIVE_STORE_EIP),
     ("attack_toprange", "r3write"): (frozenset({REGS}), _NATIVE_STORE_EIP),
@@ -273,9 +270,17 @@ def monitored(guest: str, variant: str | None) -> Run:
                breaches, ad_words, len(log), rebound, mon.space.base, contains, pde_present)
 
 
+#: runs that end, by design, in the monitor's clear report instead of the native ending
+#: (issue: "only a guest that maps and uses every 4 MiB of its address space gets a clear
+#: report instead"); see test_a_guest_that_maps_every_slot_gets_a_clear_report
+REPORTED = {("attack_topmap", "fill")}
+
+
 def _params(aspect: str) -> list[object]:
     params = []
     for case in _cases():
+        if case in REPORTED:
+            continue
         aspects, reason = KNOWN.get(case, (frozenset(), ""))
         marks = [pytest.mark.xfail(strict=True, reason=reason)] if aspect in aspects else []
         params.append(pytest.param(case, marks=marks, id=_id(case)))
@@ -371,6 +376,17 @@ def test_monitor_state_sane(case: tuple[str, str | None]) -> None:
     if guest in RELOCATED:
         assert got.stats["monitor"]["relocations"] >= 1  # type: ignore[index]
         assert not any(got.contains.values()), {hex(a): c for a, c in got.contains.items()}
+
+
+def test_a_guest_that_maps_every_slot_gets_a_clear_report() -> None:
+    """attack_topmap:fill maps every 4 MiB slot above its RAM: natively it goes on; the
+    monitor, with nowhere left to live, stops with a clear report (and its memory intact,
+    test_monitor_memory_untouched) after the same output up to that point."""
+    want, got = native("attack_topmap", "fill"), monitored("attack_topmap", "fill")
+    assert want.outcome is Outcome.GUEST_EXIT
+    assert got.outcome is Outcome.UNSUPPORTED, got.message
+    assert "no room left for the monitor" in got.message
+    assert want.output.startswith(got.output) and got.output
 
 
 # --- in a child process: runs that never end or that crash the process -----------------------
