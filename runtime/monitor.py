@@ -75,6 +75,7 @@ from runtime.x86 import (
     ERROR_CODE_VECTORS,
     PF_U,
     PF_W,
+    PTE_A,
     Vector,
     vector_name,
 )
@@ -118,6 +119,7 @@ class MonitorStats:
     relocations: int = 0
     adaptive_retranslations: int = 0
     remapped_code_invalidations: int = 0
+    unaccessed_code_invalidations: int = 0
     user_blocks_translated: int = 0  # the design makes this 0: user code runs direct
 
     def as_dict(self) -> dict[str, object]:
@@ -318,14 +320,20 @@ class Monitor(Machine):
     def _revalidate_code_mappings(self, only: int | None = None) -> None:
         """Blocks are found by linear address: when the guest's mapping of a linear page with
         translated code changes (invlpg of it, another CR3, paging on or off), the blocks
-        translated from another frame are dropped (the next run translates the new code)."""
+        translated from another frame are dropped (the next run translates the new code).
+        So are blocks on a page whose guest PTE has its accessed bit clear: after this TLB
+        flush the processor's first fetch there walks the tables and sets it (SDM vol 3A
+        4.8), which translated code, fetched from the cache, never does; translating the
+        block again reads the page through the guest's tables."""
         pages = [only] if only is not None else list(self._code_lpages)
+        paging = self.vcpu.v.cr[0] & CR0_PG
         for lp in pages:
             blocks = self._code_lpages.get(lp)
             if not blocks:
                 self._code_lpages.pop(lp, None)
                 continue
             now = self._phys_page(lp)
+            unaccessed = bool(paging) and not self.mem.leaf(lp) & PTE_A
             for block in list(blocks):
                 if not block.valid:
                     blocks.discard(block)
@@ -333,6 +341,10 @@ class Monitor(Machine):
                     self.tc.invalidate(block)
                     blocks.discard(block)
                     self.mstats.remapped_code_invalidations += 1
+                elif unaccessed and now >= 0:
+                    self.tc.invalidate(block)
+                    blocks.discard(block)
+                    self.mstats.unaccessed_code_invalidations += 1
 
     def _paging_fault(self, cr2: int, err: int) -> bool:
         """A #PF with guest paging on: True when it was hidden (the shadow now allows the

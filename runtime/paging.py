@@ -122,6 +122,17 @@ class GuestMemory:
             self._write_ad(pte_addr, struct.pack("<I", pte | want))
         return phys
 
+    def leaf(self, linear: int) -> int:
+        """The entry that maps ``linear`` (its PTE, or the PDE of a 4 MiB page), read without
+        setting anything; 0 when paging is off or nothing maps it."""
+        cr0, cr3, cr4 = self._regs()
+        if not cr0 & CR0_PG:
+            return 0
+        pde = self._entry((cr3 & 0xFFFFF000) + (((linear & 0xFFFFFFFF) >> 22) << 2))
+        if not pde & PTE_P or (pde & PTE_PS and cr4 & CR4_PSE):
+            return pde
+        return self._entry((pde & 0xFFFFF000) + (((linear >> 12) & 0x3FF) << 2))
+
     def read(self, linear: int, n: int, *, user: bool = False, peek: bool = False) -> bytes:
         linear &= 0xFFFFFFFF
         if not self._regs()[0] & CR0_PG and linear + n <= self.ram_size:

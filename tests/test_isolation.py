@@ -109,10 +109,6 @@ KNOWN: dict[tuple[str, str | None], tuple[frozenset[str], str]] = {
         "selector 0xfff8 (TRAP_SELECTOR), which in a 64 KiB guest GDT is the guest's own "
         "DPL-3 code segment, so a ring-3 lcall through the gate runs 0xfff8:offset (fn_b) "
         "instead of the gate's 0x1b:offset (fn_a)")),
-    ("attack_usercs", None): (frozenset({RAM}), (
-        "instruction fetches of translated code do not walk the guest's tables: a kernel code "
-        "page translated before paging was on keeps its PTE accessed bit clear when the "
-        "kernel runs it afterwards (natively 0x103027, monitored 0x103007)")),
     ("attack_lgdt", "gdt"): (frozenset({REGS}), (
         "a fault raised by an emulated instruction (mov ds, GDT based in unmapped memory) "
         "that ends in a triple fault leaves the guest EIP at the next instruction "
