@@ -150,6 +150,8 @@ class Monitor(Machine):
     def __init__(self, config: MachineConfig) -> None:
         super().__init__(config)
         self.booted = False
+        #: the guest EIP the run ended at when a triple fault stopped it in the monitor
+        self._final_eip: int | None = None
         self.space = place(self.ram_size)
         self.uc.mem_map(self.space.phys, MON_SIZE)
         build_page_tables(self.space, self.uc.mem_write)
@@ -496,7 +498,12 @@ class Monitor(Machine):
             self._user_xmm = [self.uc.reg_read(reg) for reg in _SCRATCH_XMM]
 
     def _deliver(self, event: Event) -> None:
-        super()._deliver(event)
+        try:
+            super()._deliver(event)
+        except _Stop as stop:
+            if stop.outcome is Outcome.TRIPLE_FAULT:  # the processor stays at the event's EIP
+                self._final_eip = event.eip
+            raise
         self._enter_guest()
 
     def _sync_real_cr0(self) -> None:
@@ -903,7 +910,10 @@ class Monitor(Machine):
 
     # --- results ---------------------------------------------------------------------------------------
     def guest_registers(self) -> dict[str, int]:
-        eip = self.guest_eip_now() if self.booted else self.cpu.reg(X.UC_X86_REG_EIP)
+        if self._final_eip is not None:
+            eip = self._final_eip
+        else:
+            eip = self.guest_eip_now() if self.booted else self.cpu.reg(X.UC_X86_REG_EIP)
         regs = super().guest_registers()
         v = self.vcpu.v
         regs["eip"] = eip

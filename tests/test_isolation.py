@@ -109,10 +109,6 @@ KNOWN: dict[tuple[str, str | None], tuple[frozenset[str], str]] = {
         "selector 0xfff8 (TRAP_SELECTOR), which in a 64 KiB guest GDT is the guest's own "
         "DPL-3 code segment, so a ring-3 lcall through the gate runs 0xfff8:offset (fn_b) "
         "instead of the gate's 0x1b:offset (fn_a)")),
-    ("attack_lgdt", "gdt"): (frozenset({REGS}), (
-        "a fault raised by an emulated instruction (mov ds, GDT based in unmapped memory) "
-        "that ends in a triple fault leaves the guest EIP at the next instruction "
-        "(0x1042df), natively at the faulting one (0x1042dd)")),
     # the bare machine's own defects (it is the reference)
     ("attack_toprange", None): (frozenset({REGS}), _NATIVE_STORE_EIP),
     ("attack_toprange", "r3write"): (frozenset({REGS}), _NATIVE_STORE_EIP),
