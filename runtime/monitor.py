@@ -890,7 +890,8 @@ class Monitor(Machine):
             return
         if (vector in (Vector.GP, Vector.NP, Vector.TS) and not cpu.exception_is_int
                 and (err == TRAP_SELECTOR or vector == Vector.TS
-                     or self._names_guest_system_descriptor(err or 0))
+                     or self._names_guest_system_descriptor(err or 0)
+                     or (err == 0 and (self.vcpu.gdt_shadowed or self.vcpu.ldt_shadowed)))
                 and callouts.user_far_transfer(self, eip)):
             return
         self.mstats.traps_in_user_code[vector_name(vector)] += 1

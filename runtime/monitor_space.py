@@ -194,14 +194,16 @@ def ring3_task_switch_possible(raw: bytes) -> bool:
 
 def shadow_table(raw: bytes) -> bytes:
     """The shadow of a whole table. When the table itself reaches TRAP_SELECTOR, a gate
-    retargeted there would reach the guest's own descriptor: gates are then marked not
-    present instead (the ring-3 transfer faults #NP into the monitor all the same)."""
+    retargeted there would reach the guest's own descriptor: gates then name the null
+    selector instead (SDM vol 2 CALL/JMP: a null code-segment or TSS selector in a gate
+    is #GP(0)), so that the ring-3 transfer still faults into the monitor while lar, lsl
+    and verr see every bit they show of the gate unchanged."""
     full = len(raw) > (TRAP_SELECTOR & ~7)
     out = []
     for i in range(0, len(raw) - 7, 8):
         d = shadow_descriptor(raw[i:i + 8])
         if full and not raw[i + 5] & 0x10 and raw[i + 5] & 0xF in (*_CALL_GATES, _TASK_GATE):
-            lo, hi = struct.unpack("<II", raw[i:i + 8])
-            d = struct.pack("<II", lo, hi & ~(1 << 15))
+            lo, hi = struct.unpack("<II", d)
+            d = struct.pack("<II", lo & 0x0000FFFF, hi)
         out.append(d)
     return b"".join(out)

@@ -104,11 +104,10 @@ KNOWN: dict[tuple[str, str | None], tuple[frozenset[str], str]] = {
     # monitor bugs
     ("attack_topread", None): (frozenset({OUT, REGS, RAM}), _READ_LEAK),
     ("attack_gdtshadow", None): (frozenset({OUT, REGS, RAM}), (
-        "with a DPL-3 task gate in its GDT the guest's GDT is shadowed: ring-3 sgdt shows "
-        "the shadow's base 0xffc10000, not the guest's GDT; and a shadowed call gate names "
-        "selector 0xfff8 (TRAP_SELECTOR), which in a 64 KiB guest GDT is the guest's own "
-        "DPL-3 code segment, so a ring-3 lcall through the gate runs 0xfff8:offset (fn_b) "
-        "instead of the gate's 0x1b:offset (fn_a)")),
+        "with a DPL-3 task gate in its GDT the guest's GDT is shadowed (ring 3 could switch "
+        "tasks behind the monitor's back): ring-3 sgdt runs direct and shows the shadow's "
+        "base 0xffc10000, not the guest's GDT (the 'Red Pill' of sidt under VMware; unicorn "
+        "has no CR4.UMIP to trap it)")),
     # the bare machine's own defects (it is the reference)
     ("attack_toprange", None): (frozenset({REGS}), _NATIVE_STORE_EIP),
     ("attack_toprange", "r3write"): (frozenset({REGS}), _NATIVE_STORE_EIP),
