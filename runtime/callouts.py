@@ -53,6 +53,7 @@ from runtime.x86 import (
     CR0_PG,
     CR0_TS,
     CR0_WP,
+    CR4_DE,
     CR4_PGE,
     CR4_PSE,
     DF,
@@ -412,8 +413,8 @@ def mov_cr_dr(mon: Monitor, co: CalloutSite) -> bool:
     names = (insn.reg_name(dst.reg), insn.reg_name(src.reg))
     v = mon.vcpu.v
     if names[1].startswith("dr"):  # the debug registers are the real ones (DR6 as unicorn
-        n = int(names[1][2:])       # sets it on traps; user-code breakpoints work direct)
-        write_reg(mon, insn, dst.reg, mon.uc.reg_read(_uc_reg(names[1])))
+        n = _debug_register(mon, int(names[1][2:]))  # sets it on traps; ring 3 uses them)
+        write_reg(mon, insn, dst.reg, mon.uc.reg_read(_uc_reg(f"dr{n}")))
         return False
     if names[1].startswith("cr"):  # read
         n = int(names[1][2:])
@@ -422,7 +423,9 @@ def mov_cr_dr(mon: Monitor, co: CalloutSite) -> bool:
     n = int(names[0][2:])
     value = read_reg(mon, insn, src.reg)
     if names[0].startswith("dr"):
-        mon.uc.reg_write(_uc_reg(names[0]), value)
+        n = _debug_register(mon, n)
+        value |= _DR_FIXED_1.get(n, 0)
+        mon.uc.reg_write(_uc_reg(f"dr{n}"), value)
         v.dr[n] = value
         return False
     if n == 0:
@@ -434,12 +437,35 @@ def mov_cr_dr(mon: Monitor, co: CalloutSite) -> bool:
         if v.cr[0] & CR0_PG:  # a new address space (or the same one, flushed)
             mon.paging_changed()
     elif n == 4:
+        value = _kept_cr4(mon, value)
         old, v.cr[4] = v.cr[4], value
         if (old ^ value) & (CR4_PSE | CR4_PGE) and v.cr[0] & CR0_PG:
             mon.shadow.flush_all()
     else:
         raise Fault(Vector.UD)
     return False
+
+
+#: bits of DR6 and DR7 that always read as 1 (SDM vol 3B 17.2.3, 17.2.4)
+_DR_FIXED_1 = {6: 0xFFFF0FF0, 7: 0x400}
+
+
+def _debug_register(mon: Monitor, n: int) -> int:
+    """DR4/DR5 are DR6/DR7 while CR4.DE is clear and #UD while it is set (SDM vol 3B
+    17.2.2)."""
+    if n in (4, 5):
+        if mon.vcpu.v.cr[4] & CR4_DE:
+            raise Fault(Vector.UD)
+        return n + 2
+    return n
+
+
+def _kept_cr4(mon: Monitor, value: int) -> int:
+    """What the processor keeps of a CR4 write: the bare machine's CPU drops the bits of
+    features it lacks (SMAP, PKE, OSFXSR without SSE); asked of the monitor's scratch engine,
+    the same CPU model (corpus/regressions/cr4_unsupported_bits)."""
+    out = _oracle(mon).run(b"\x0f\x22\xe0\x0f\x20\xe0", {X.UC_X86_REG_EAX: value})
+    return out[X.UC_X86_REG_EAX]
 
 
 def set_cr0(mon: Monitor, value: int) -> None:
@@ -562,15 +588,20 @@ def string_io(mon: Monitor, co: CalloutSite) -> bool:
 
 # --- interrupts ---------------------------------------------------------------------------------------
 def software_interrupt(mon: Monitor, co: CalloutSite) -> bool:
-    """int n, int3, into (only with OF=1), int1: through the guest's IDT."""
+    """int n, int3, into (only with OF=1): through the guest's IDT. int1 (icebp, 0xf1)
+    raises #UD, as the bare machine's processor does (unicorn 2.1.4, and qemu's TCG, which
+    decodes 0xf1 only when built with WANT_ICEBP), where the SDM makes it a #DB trap: the
+    monitor equals the hardware it runs on (corpus/regressions/icebp_ud)."""
     insn = co.ginsn.insn  # type: ignore[union-attr]
+    if insn.id == C.X86_INS_INT1:
+        raise Fault(Vector.UD)
     if insn.id == C.X86_INS_INTO and not mon.cpu.reg(X.UC_X86_REG_EFLAGS) & OF:
         return False
-    vector = {C.X86_INS_INT3: 3, C.X86_INS_INTO: 4, C.X86_INS_INT1: 1}.get(insn.id)
+    vector = {C.X86_INS_INT3: 3, C.X86_INS_INTO: 4}.get(insn.id)
     if vector is None:
         vector = insn.operands[0].imm & 0xFF
     mon.stats.software_ints[vector] = mon.stats.software_ints.get(vector, 0) + 1
-    event = Event(vector, co.next_eip, None, co.guest_eip, software=insn.id != C.X86_INS_INT1)
+    event = Event(vector, co.next_eip, None, co.guest_eip, software=True)
     mon._deliver(event)
     return True
 
@@ -681,16 +712,21 @@ class _Oracle:
 _ORACLE_OUT = (X.UC_X86_REG_EAX, X.UC_X86_REG_EBX, X.UC_X86_REG_ECX, X.UC_X86_REG_EDX)
 
 
-@cache
-def _oracle() -> _Oracle:
-    return _Oracle()
+def _oracle(mon: Monitor) -> _Oracle:
+    """The monitor's own scratch engine: the MSRs a guest writes live there, so each
+    virtual CPU keeps its own (one engine for the whole process leaked them from one
+    guest to the next: corpus/regressions/msr_oracle_leak)."""
+    oracle: _Oracle | None = getattr(mon, "oracle", None)
+    if oracle is None:
+        oracle = mon.oracle = _Oracle()  # type: ignore[attr-defined]
+    return oracle
 
 
 def by_oracle(mon: Monitor, co: CalloutSite) -> bool:
     insn = co.ginsn.insn  # type: ignore[union-attr]
     regs = {r: mon.cpu.reg(r) for r in _ORACLE_OUT}
     regs[X.UC_X86_REG_CR4] = mon.vcpu.v.cr[4]  # cpuid leaf 1 reports CR4.OSXSAVE
-    out = _oracle().run(bytes(insn.bytes), regs)
+    out = _oracle(mon).run(bytes(insn.bytes), regs)
     for r, value in out.items():
         mon.cpu.set_reg(r, value)
     return False
