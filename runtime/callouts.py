@@ -476,6 +476,8 @@ def set_cr0(mon: Monitor, value: int) -> None:
     mon.vcpu.v.cr[0] = (value | CR0_ET) & MASK32
     mon.write_vcpu_page()
     if (old ^ value) & CR0_PG:
+        if value & CR0_PG:  # page tables written while paging was off were not traced:
+            mon.shadow.flush_all()  # no shadow kept from before is known to be current
         mon.paging_changed()
     elif (old ^ value) & CR0_WP and value & CR0_PG:
         mon.shadow.flush_all()  # write permissions of the kernel change
