@@ -54,6 +54,7 @@ from runtime.x86 import (
     CR0_TS,
     CR0_WP,
     CR4_DE,
+    CR4_PAE,
     CR4_PGE,
     CR4_PSE,
     DF,
@@ -441,6 +442,8 @@ def mov_cr_dr(mon: Monitor, co: CalloutSite) -> bool:
         old, v.cr[4] = v.cr[4], value
         if (old ^ value) & (CR4_PSE | CR4_PGE) and v.cr[0] & CR0_PG:
             mon.shadow.flush_all()
+        if (old ^ value) & CR4_PAE and v.cr[0] & CR0_PG:
+            mon.paging_changed()  # another paging mode
     else:
         raise Fault(Vector.UD)
     return False

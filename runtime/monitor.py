@@ -71,6 +71,7 @@ from runtime.x86 import (
     CR0_PG,
     CR0_TS,
     CR0_WP,
+    CR4_PAE,
     CR4_TSD,
     ERROR_CODE_VECTORS,
     PF_U,
@@ -212,6 +213,9 @@ class Monitor(Machine):
     def paging_changed(self) -> None:
         """The guest's CR0.PG or CR3 changed: walk its shadow, or the identity map."""
         if self.vcpu.v.cr[0] & CR0_PG:
+            if self.vcpu.v.cr[4] & CR4_PAE:
+                raise _Stop(Outcome.UNSUPPORTED, "PAE paging (CR4.PAE with CR0.PG): the "
+                                                 "monitor shadows 32-bit two-level tables only")
             self.shadow.activate(self.vcpu.v.cr[3])
             self._check_monitor_range()
             self._fetch_walk()
