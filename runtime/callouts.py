@@ -705,6 +705,9 @@ class _Oracle:
 
     def run(self, code: bytes, regs: dict[int, int]) -> dict[int, int]:
         self.uc.mem_write(self.CODE, code + b"\xf4")
+        # mem_write leaves unicorn's translation of the old bytes (notes/unicorn.md): drop it,
+        # or the next instruction run here is the last one (corpus/regressions/oracle_stale_code)
+        self.uc.ctl_remove_cache(self.CODE, self.CODE + len(code) + 1)
         for reg, value in regs.items():
             self.uc.reg_write(reg, value)
         self.fault = None

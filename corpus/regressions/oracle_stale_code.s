@@ -1,0 +1,45 @@
+# seed 1; code descriptors pre-accessed: True
+# wrmsr IA32_SYSENTER_ESP, mov cr4 (PGE), rdmsr IA32_SYSENTER_ESP: the monitor's rdmsr
+# runs the scratch engine's stale translation of its earlier mov cr4
+cli
+.byte 0xf, 0x1, 0x15, 0x0, 0x91, 0x10, 0x0
+.byte 0xf, 0x1, 0x1d, 0x6, 0x91, 0x10, 0x0
+.byte 0xea, 0x60, 0x0, 0x10, 0x0, 0x8, 0x0
+.byte 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90
+mov ax, 0x10
+mov ds, ax
+mov es, ax
+mov ss, ax
+mov fs, ax
+mov gs, ax
+mov esp, 0x10d000
+mov ax, 0x28
+ltr ax
+mov al, 0xff
+out 0x21, al
+out 0xa1, al
+mov dword ptr [0x10e080], 0xffffffff
+xor eax, eax
+xor ebx, ebx
+xor ecx, ecx
+xor edx, edx
+xor esi, esi
+xor edi, edi
+xor ebp, ebp
+push 2
+popfd
+# chunk 0
+mov ecx, 0x175
+mov eax, 0x1234
+xor edx, edx
+wrmsr
+# chunk 1
+mov eax, 0x80
+mov cr4, eax
+# chunk 2
+mov eax, 0x55
+mov ecx, 0x175
+rdmsr
+mov ebx, eax
+mov esi, cr4
+jmp 0x106800
