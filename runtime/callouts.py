@@ -567,8 +567,8 @@ def string_io(mon: Monitor, co: CalloutSite) -> bool:
     port = mon.cpu.reg(X.UC_X86_REG_EDX) & 0xFFFF
     step = -size if mon.cpu.reg(X.UC_X86_REG_EFLAGS) & DF else size
     count = mon.cpu.reg(X.UC_X86_REG_ECX) if rep else 1
-    if count > 1:  # the native clock counts every iteration of a rep string instruction
-        mon.counter.insns += count - 1
+    if rep and count:  # the native clock counts every iteration of a rep string instruction
+        mon.counter.insns += count  # and the pass with ECX = 0 that leaves it (unicorn)
     index_reg = X.UC_X86_REG_EDI if is_in else X.UC_X86_REG_ESI
     if is_in:
         seg = mon.vcpu.seg(SEG_ES).base

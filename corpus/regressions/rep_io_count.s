@@ -1,0 +1,41 @@
+# seed 1; code descriptors pre-accessed: True
+# rep insb with ECX = 3, then a loop until the instruction limit: the native clock counts
+# the rep 4 times (3 iterations and the ECX = 0 pass), the monitor 3 (from seed 500534)
+cli
+.byte 0xf, 0x1, 0x15, 0x0, 0x91, 0x10, 0x0
+.byte 0xf, 0x1, 0x1d, 0x6, 0x91, 0x10, 0x0
+.byte 0xea, 0x60, 0x0, 0x10, 0x0, 0x8, 0x0
+.byte 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90
+mov ax, 0x10
+mov ds, ax
+mov es, ax
+mov ss, ax
+mov fs, ax
+mov gs, ax
+mov esp, 0x10d000
+mov ax, 0x28
+ltr ax
+mov al, 0xff
+out 0x21, al
+out 0xa1, al
+mov dword ptr [0x10e080], 0xffffffff
+xor eax, eax
+xor ebx, ebx
+xor ecx, ecx
+xor edx, edx
+xor esi, esi
+xor edi, edi
+xor ebp, ebp
+push 2
+popfd
+# chunk 0
+cld
+mov edi, 0x10a200
+mov dx, 0x3ff
+mov ecx, 3
+rep insb
+# chunk 1
+l1:
+inc ebx
+jmp l1
+jmp 0x106800
