@@ -105,6 +105,22 @@ def test_campaign_without_divergence() -> None:
     assert len(summary.rules) >= 30  # the generator reaches most sensitive rules
 
 
+#: rules only the system chunks of runtime/fuzzgen.py reach (control and debug registers,
+#: port and string I/O, MSRs, cpuid/rdtsc, cache and TLB, lldt, far pointers, traps, loops)
+SYSTEM_RULES = frozenset({
+    "mov crN", "clts", "lmsw", "mov drN", "in", "ins", "outs", "invlpg", "wbinvd", "invd",
+    "lldt", "lds", "lss", "int3", "into", "int1", "loope", "loopne", "jecxz", "jcxz", "cpuid",
+    "rdtsc", "rdmsr", "wrmsr",
+})
+
+
+def test_campaign_reaches_the_system_rules() -> None:
+    summary = fuzz.campaign(None, seed=4000, workers=1, programs=40, avoid_known=True)
+    assert summary.divergent == [], summary.line()
+    assert SYSTEM_RULES <= summary.rules, sorted(SYSTEM_RULES - summary.rules)
+    assert summary.rules == fuzz.all_rules(), sorted(fuzz.all_rules() - summary.rules)
+
+
 @pytest.mark.slow
 def test_campaign_without_divergence_long() -> None:
     summary = fuzz.campaign(None, seed=2200, workers=os.cpu_count() or 2, programs=300,
@@ -132,6 +148,10 @@ def test_saved_regression(path: Path) -> None:
     assert native.output == path.with_suffix(".out").read_bytes()
     monitor, _ = run_state(str(path), fuzz.OPTIONS, False)
     assert monitor.key() == native.key()
+    # twice: a monitor must leave nothing behind in the process that the next one sees
+    # (a campaign runs many programs per process; corpus/regressions/msr_oracle_leak)
+    again, _ = run_state(str(path), fuzz.OPTIONS, False)
+    assert again.key() == native.key()
 
 
 def test_dask_campaign(capsys: pytest.CaptureFixture[str]) -> None:
