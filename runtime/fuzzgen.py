@@ -684,6 +684,67 @@ def chunk_msr(rng: random.Random, _tag: str) -> str:
     return read + write  # what reset (or an earlier chunk) left there
 
 
+# --- paging and self-modifying code ----------------------------------------------------------------
+#: page tables the paging chunks build (RAM above the image, outside the checksum and below
+#: the addresses debug-register chunks arm): two directories sharing an identity-mapped
+#: first 4 MiB (PT0); PT1 maps 4-8 MiB, where ALIAS is the page the chunks remap
+PD0, PD1, PT0, PT1 = 0x200000, 0x201000, 0x202000, 0x203000
+ALIAS = 0x400000
+
+
+def _page_tables(tag: str) -> str:
+    return ("mov eax, cr4\nand eax, 0xffffffdf\nmov cr4, eax\n"  # no PAE paging
+            f"mov edi, {PD0:#x}\nxor eax, eax\nmov ecx, 4096\ncld\nrep stosd\n"
+            f"mov edi, {PT0:#x}\nmov eax, 7\nmov ecx, 1024\n"
+            f"{tag}_fill:\nmov dword ptr [edi], eax\nadd eax, 0x1000\nadd edi, 4\ndec ecx\n"
+            f"jnz {tag}_fill\n"
+            f"mov dword ptr [{PD0:#x}], {PT0 | 7:#x}\nmov dword ptr [{PD0 + 4:#x}], {PT1 | 7:#x}\n"
+            f"mov dword ptr [{PD1:#x}], {PT0 | 7:#x}\nmov dword ptr [{PD1 + 4:#x}], {PT1 | 7:#x}\n")
+
+
+def chunk_paging(rng: random.Random, tag: str) -> str:
+    """Paging on for a while: PTE writes (each followed by invlpg, so that what a real TLB
+    holds never matters), CR3 switches and reloads, stores and loads through an alias page
+    remapped onto the scratch page, accessed/dirty bits read back from the guest's own
+    entries; paging off again at the end (the next chunk starts as it would have)."""
+    out = [_page_tables(tag), f"mov eax, {PD0:#x}\nmov cr3, eax\n",
+           "mov eax, cr0\nor eax, 0x80000000\nmov cr0, eax\n"]
+    for _ in range(rng.randrange(2, 7)):
+        op = rng.randrange(6)
+        off = rng.randrange(0, 0x1000, 4)
+        if op == 0:  # the alias read-write onto scratch, written through it
+            out.append(f"mov dword ptr [{PT1:#x}], {SCRATCH | 7:#x}\ninvlpg [{ALIAS:#x}]\n"
+                       f"mov dword ptr [{ALIAS + off:#x}], {_imm(rng):#x}\n"
+                       f"mov ebx, dword ptr [{SCRATCH + off:#x}]\n")
+        elif op == 1:  # read through it, then the PTE's accessed/dirty bits
+            out.append(f"mov dword ptr [{PT1:#x}], {SCRATCH | 7:#x}\ninvlpg [{ALIAS:#x}]\n"
+                       f"mov ecx, dword ptr [{ALIAS + off:#x}]\nmov edx, dword ptr [{PT1:#x}]\n")
+        elif op == 2:  # another address space and back
+            out.append(f"mov eax, {PD1:#x}\nmov cr3, eax\nmov esi, dword ptr [{SCRATCH + off:#x}]\n"
+                       f"mov eax, {PD0:#x}\nmov cr3, eax\n")
+        elif op == 3:  # a CR3 reload (a full flush), then the PDE's accessed bit
+            out.append(f"mov eax, cr3\nmov cr3, eax\nmov edi, dword ptr [{PD0 + 4:#x}]\n")
+        elif op == 4:  # the scratch page's own PTE (accessed and dirty by now, or not)
+            out.append(f"mov ebp, dword ptr [{PT0 + 4 * (SCRATCH >> 12):#x}]\n")
+        else:  # a read-only alias, read through
+            out.append(f"mov dword ptr [{PT1:#x}], {SCRATCH | 5:#x}\ninvlpg [{ALIAS:#x}]\n"
+                       f"mov ebp, dword ptr [{ALIAS + off:#x}]\n")
+    out.append("mov eax, cr0\nand eax, 0x7fffffff\nmov cr0, eax\n")
+    return "".join(out)
+
+
+def chunk_smc(rng: random.Random, tag: str) -> str:
+    """Self-modifying code: a store rewrites the immediate of an instruction ahead in its own
+    block, or of one already run (a loop runs it before and after the store)."""
+    if rng.randrange(2):
+        return (f"mov dword ptr [{tag}_p + 1], {_imm(rng):#x}\n"
+                f"{tag}_p:\nmov {_reg(rng)}, 0x11111111\n")
+    reg = rng.choice(("eax", "ebx", "edx", "esi", "edi", "ebp"))
+    return (f"mov ecx, 2\n{tag}_l:\n{tag}_p:\nmov {reg}, 0x22222222\n"
+            f"add dword ptr [{_scratch(rng):#x}], {reg}\n"
+            f"mov dword ptr [{tag}_p + 1], {_imm(rng):#x}\ndec ecx\njnz {tag}_l\n")
+
+
 #: (weight, generator): what a program is made of
 CHUNKS: tuple[tuple[int, Chunk], ...] = (
     (10, chunk_alu), (6, chunk_memory), (4, chunk_stack), (3, chunk_branch), (3, chunk_string),
@@ -691,7 +752,7 @@ CHUNKS: tuple[tuple[int, Chunk], ...] = (
     (4, chunk_system_reads), (4, chunk_int), (3, chunk_ring3), (3, chunk_far), (1, chunk_io),
     (2, chunk_control_regs), (2, chunk_debug_regs), (2, chunk_port_io), (1, chunk_cache),
     (1, chunk_ldt), (2, chunk_far_pointer), (2, chunk_trap), (2, chunk_loops), (1, chunk_cpuid),
-    (1, chunk_msr),
+    (1, chunk_msr), (2, chunk_paging), (2, chunk_smc),
 )
 
 # --- the skeleton --------------------------------------------------------------------------------------

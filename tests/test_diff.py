@@ -11,6 +11,7 @@ are stepped around); every saved regression is run.
 from __future__ import annotations
 
 import os
+import random
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 from conftest import corpus_guests, expected, guest_elf
 
 from bt.rewrite import Rewriter
-from runtime import cli, diff, fuzz
+from runtime import cli, diff, fuzz, fuzzgen
 from runtime.defects import BY_GUEST, triage
 from runtime.diff import first_divergence, run_state
 from runtime.fuzzgen import BASE, MAIN, PROLOGUE, Program, assemble, generate
@@ -188,3 +189,19 @@ def test_fuzz_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert status == 0, out
     assert "4 programs" in out and "0 divergences" in out
 
+
+
+def test_paging_and_self_modifying_chunks(tmp_path: Path) -> None:
+    """Programs made of the paging and self-modifying chunks only: equivalent, and they do
+    switch address spaces, write PTEs the monitor shadows and rewrite translated code."""
+    rng = random.Random(77)
+    chunks = [(fuzzgen.chunk_paging if i % 2 else fuzzgen.chunk_smc)(rng, f"c{i}")
+              for i in range(12)]
+    program = Program(77, chunks)
+    path = _write(program, tmp_path)
+    native, _ = run_state(path, fuzz.OPTIONS, True)
+    monitor, mon = run_state(path, fuzz.OPTIONS, False)
+    assert native.outcome == "exit" and monitor.key() == native.key()
+    assert mon.shadow.stats.cr3_switches > 6  # type: ignore[attr-defined]
+    assert mon.shadow.stats.trace_faults > 0  # type: ignore[attr-defined]
+    assert mon.mstats.code_page_writes > 0  # type: ignore[attr-defined]
