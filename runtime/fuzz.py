@@ -181,7 +181,7 @@ class Summary:
     def line(self) -> str:
         rate = self.programs / self.seconds if self.seconds else 0.0
         return (f"{self.programs} programs, {rate:.1f}/s, {len(self.divergent)} divergences, "
-                f"rules {len(self.rules)}/{len(all_rules())}"
+                f"rules {len(self.rules & all_rules())}/{len(all_rules())}"
                 + (f", qemu {self.qemu_checked} run / {len(self.qemu_divergent)} differ"
                    if self.qemu_checked else ""))
 

@@ -734,16 +734,18 @@ def chunk_paging(rng: random.Random, tag: str) -> str:
 
 
 def chunk_smc(rng: random.Random, tag: str) -> str:
-    """Self-modifying code: a store rewrites the immediate of an instruction ahead in its own
-    block, or of one already run (a loop runs it before and after the store)."""
+    """Self-modifying code: a store rewrites the immediate of an instruction about to run, or
+    of one already run (a loop runs it before and after the store). The rewritten instruction
+    is always in another block than the store (a jmp between them): a store that rewrites
+    its own unicorn block is counted twice by the bare machine's clock (README), which a
+    program that runs into the instruction bound would show as a divergence."""
     if rng.randrange(2):
-        return (f"mov dword ptr [{tag}_p + 1], {_imm(rng):#x}\n"
+        return (f"mov dword ptr [{tag}_p + 1], {_imm(rng):#x}\njmp {tag}_p\n"
                 f"{tag}_p:\nmov {_reg(rng)}, 0x11111111\n")
     reg = rng.choice(("eax", "ebx", "edx", "esi", "edi", "ebp"))
     return (f"mov ecx, 2\n{tag}_l:\n{tag}_p:\nmov {reg}, 0x22222222\n"
-            f"add dword ptr [{_scratch(rng):#x}], {reg}\n"
-            f"mov dword ptr [{tag}_p + 1], {_imm(rng):#x}\ndec ecx\njnz {tag}_l\n")
-
+            f"add dword ptr [{_scratch(rng):#x}], {reg}\njmp {tag}_s\n"
+            f"{tag}_s:\nmov dword ptr [{tag}_p + 1], {_imm(rng):#x}\ndec ecx\njnz {tag}_l\n")
 
 #: (weight, generator): what a program is made of
 CHUNKS: tuple[tuple[int, Chunk], ...] = (
