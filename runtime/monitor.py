@@ -243,7 +243,7 @@ class Monitor(Machine):
         otherwise be read by the processor from the monitor's pages, e.g. ring-3 selector
         loads through an LDT the guest based in unmapped memory, which natively fault.)"""
         try:
-            free = self._slot_free(self.space.pde_index)
+            free = self._slot_free(self.space.pde_index, self._system_table_slots())
         except PhysicalAccessError:
             return
         if not free:
@@ -264,10 +264,10 @@ class Monitor(Machine):
             slots.update(range(first, last + 1) if first <= last else (first, last))
         return slots
 
-    def _slot_free(self, index: int) -> bool:
-        """Whether the guest leaves the 4 MiB slot ``index`` to the monitor: no system table
-        of its there, and (paging on) its page directory entry not present."""
-        if index in self._system_table_slots():
+    def _slot_free(self, index: int, tables: set[int]) -> bool:
+        """Whether the guest leaves the 4 MiB slot ``index`` to the monitor: not one of
+        ``tables`` (its system tables' slots), and (paging on) its PDE not present."""
+        if index in tables:
             return False
         if not self.vcpu.v.cr[0] & CR0_PG:
             return True
@@ -279,8 +279,9 @@ class Monitor(Machine):
         VirtualBox's raw mode moved its hypervisor area), flushing what holds its addresses."""
         lowest = (self.ram_size + MON_SIZE - 1) >> 22  # never over guest RAM (paging off)
         old_index = self.space.pde_index
+        tables = self._system_table_slots()
         for index in range(1023, lowest - 1, -1):
-            if index != old_index and self._slot_free(index):
+            if index != old_index and self._slot_free(index, tables):
                 break
         else:
             raise _Stop(Outcome.UNSUPPORTED, "the guest maps every 4 MiB of its address space "
@@ -777,11 +778,7 @@ class Monitor(Machine):
         self.cpu.store()
         guest_eip = self._recover(entry, eip)
         self.counter.after_run(block.first_of_insn(eip), faulted=True)
-        key = (block.cs_base, guest_eip)
-        if key not in self.rewriter.adapted:
-            self.rewriter.adapted.add(key)
-            self.mstats.adaptive_retranslations += 1
-        self.tc.invalidate(block)
+        self._adapt(block, (block.cs_base, guest_eip))
         self._enter_kernel(guest_eip)
         return True
 
@@ -795,9 +792,15 @@ class Monitor(Machine):
         key = (block.cs_base, entry.guest_eip)
         self._trace_faults_at[key] += 1
         if self._trace_faults_at[key] == ADAPT_AFTER and key not in self.rewriter.adapted:
+            self._adapt(block, key)
+
+    def _adapt(self, block: Block, key: tuple[int, int]) -> None:
+        """Retranslate the guest instruction ``key`` (CS base, EIP) of ``block`` as an
+        adapted store (a callout), from the block's next run on."""
+        if key not in self.rewriter.adapted:
             self.rewriter.adapted.add(key)
-            self.tc.invalidate(block)
             self.mstats.adaptive_retranslations += 1
+        self.tc.invalidate(block)
 
     def _page_fault(self, cr2: int, err: int) -> tuple[bool, int]:
         """(hidden, the guest's error code) for a #PF at ``cr2`` (the blob is loaded)."""
