@@ -16,7 +16,7 @@ test: $(STAMP) corpus
 test-fast: $(STAMP) corpus
 	$(BIN)/pytest -q -m "not slow"
 
-$(STAMP): pyproject.toml setup.py runtime/_hooks.c
+$(STAMP): pyproject.toml setup.py runtime/pc/_hooks.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
@@ -34,4 +34,4 @@ reference: corpus
 
 clean:
 	$(MAKE) -s -C corpus clean
-	rm -rf $(VENV) build *.egg-info runtime/_hooks*.so
+	rm -rf $(VENV) build *.egg-info runtime/pc/_hooks*.so

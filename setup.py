@@ -1,5 +1,5 @@
-"""Builds the native unicorn hooks (runtime/_hooks.c); everything else is in pyproject.toml."""
+"""Builds the native unicorn hooks (runtime/pc/_hooks.c); everything else is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("runtime._hooks", ["runtime/_hooks.c"], extra_compile_args=["-O2"])])
+setup(ext_modules=[Extension("runtime.pc._hooks", ["runtime/pc/_hooks.c"], extra_compile_args=["-O2"])])

@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="guest RAM in MiB (default 128)")
     explain.set_defaults(func=cmd_explain)
 
-    from runtime import diff, fuzz
+    from runtime.check import diff, fuzz
 
     diff.add_parser(sub, _int, _positive)
     fuzz.add_parser(sub, _int, _positive, _seconds)
@@ -191,7 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from runtime.explain import explain, resolve_address
-    from runtime.paging import PageFault, PhysicalAccessError
+    from runtime.pc.paging import PageFault, PhysicalAccessError
     from runtime.session import RunOptions
 
     try:

@@ -15,8 +15,8 @@ from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 from bt.cache import Block
 from bt.rewrite import FIX_ENTRY
 from runtime.errors import GuestLoadError
-from runtime.monitor import Monitor
 from runtime.session import RunOptions, prepare
+from runtime.vmm.monitor import Monitor
 
 _MARK = {"ident": "IDENT", "inline": "inline", "callout": "callout", "chained": "chained",
          "lookup": "lookup"}

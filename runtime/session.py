@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from runtime.errors import GuestLoadError
-from runtime.loader import BootState, load_guest
-from runtime.machine import MIB, Machine, MachineConfig
-from runtime.monitor_space import MAX_GUEST_RAM
+from runtime.pc.loader import BootState, load_guest
+from runtime.pc.machine import MIB, Machine, MachineConfig
 from runtime.report import RunResult
+from runtime.vmm.monitor_space import MAX_GUEST_RAM
 
 
 @dataclass
@@ -47,7 +47,7 @@ def prepare(path: str, options: RunOptions | None = None) -> tuple[Machine, Boot
     if opts.native:
         machine = Machine(config)
     else:
-        from runtime.monitor import Monitor
+        from runtime.vmm.monitor import Monitor
 
         if config.mem_mib * MIB > MAX_GUEST_RAM:
             raise GuestLoadError(path, f"the monitor supports at most {MAX_GUEST_RAM // MIB} MiB "

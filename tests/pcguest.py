@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from keystone import KS_ARCH_X86, KS_MODE_32, Ks
 
-from runtime.loader import BootState
-from runtime.machine import Machine, MachineConfig
-from runtime.monitor import Monitor
+from runtime.pc.loader import BootState
+from runtime.pc.machine import Machine, MachineConfig
 from runtime.report import RunResult
+from runtime.vmm.monitor import Monitor
 
 GDT, IDT, TSS, RESULT, CODE = 0x1000, 0x2000, 0x3000, 0x5000, 0x100000
 USER_CODE = CODE + 0x800

@@ -10,12 +10,12 @@ from __future__ import annotations
 import pytest
 from conftest import corpus_guests, expected, guest_elf
 
-from runtime.defects import BY_GUEST
+from runtime.check.defects import BY_GUEST
 from runtime.report import Outcome
 from runtime.session import RunOptions, run_file
 
 #: Guests whose qemu output the bare machine cannot equal because of a defect of the
-#: hardware itself (unicorn 2.1.4), measured and triaged in runtime/defects.py. Strict
+#: hardware itself (unicorn 2.1.4), measured and triaged in runtime/check/defects.py. Strict
 #: xfail: a unicorn that fixes it makes the test fail until the row is removed.
 UNICORN_DEFECTS = {guest: d.summary for guest, d in BY_GUEST.items()}
 

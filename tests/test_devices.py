@@ -11,8 +11,8 @@ from typing import BinaryIO
 
 import pytest
 
-from runtime.clock import Clock
-from runtime.devices import (
+from runtime.pc.clock import Clock
+from runtime.pc.devices import (
     CmosRtc,
     DebugExit,
     Pic8259Pair,

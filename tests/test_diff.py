@@ -19,10 +19,11 @@ import pytest
 from conftest import corpus_guests, expected, guest_elf
 
 from bt.rewrite import Rewriter
-from runtime import cli, diff, fuzz, fuzzgen
-from runtime.defects import BY_GUEST, triage
-from runtime.diff import first_divergence, run_state
-from runtime.fuzzgen import BASE, MAIN, PROLOGUE, Program, assemble, generate
+from runtime import cli
+from runtime.check import diff, fuzz, fuzzgen
+from runtime.check.defects import BY_GUEST, triage
+from runtime.check.diff import first_divergence, run_state
+from runtime.check.fuzzgen import BASE, MAIN, PROLOGUE, Program, assemble, generate
 from runtime.session import RunOptions, run_file
 
 REGRESSIONS = Path(__file__).resolve().parent.parent / "corpus" / "regressions"
@@ -106,7 +107,7 @@ def test_campaign_without_divergence() -> None:
     assert len(summary.rules) >= 30  # the generator reaches most sensitive rules
 
 
-#: rules only the system chunks of runtime/fuzzgen.py reach (control and debug registers,
+#: rules only the system chunks of runtime/check/fuzzgen.py reach (control and debug registers,
 #: port and string I/O, MSRs, cpuid/rdtsc, cache and TLB, lldt, far pointers, traps, loops)
 SYSTEM_RULES = frozenset({
     "mov crN", "clts", "lmsw", "mov drN", "in", "ins", "outs", "invlpg", "wbinvd", "invd",

@@ -38,8 +38,11 @@ from dataclasses import dataclass, field
 import pytest
 from conftest import EXPECTED, ROOT, expected, guest_elf
 
-from runtime.monitor import Monitor
-from runtime.monitor_space import (
+from runtime.pc.x86 import CR0_PG, PTE_A, PTE_D
+from runtime.report import Outcome
+from runtime.session import RunOptions, prepare
+from runtime.vmm.monitor import Monitor
+from runtime.vmm.monitor_space import (
     GUEST_PTS,
     MON_SIZE,
     MONITOR_PT,
@@ -48,9 +51,6 @@ from runtime.monitor_space import (
     SHADOW_POOL_PAGES,
     VCPU_PAGE,
 )
-from runtime.report import Outcome
-from runtime.session import RunOptions, prepare
-from runtime.x86 import CR0_PG, PTE_A, PTE_D
 
 #: guests that crash the process running them (unicorn itself): run only in a child process
 CHILD_ONLY = {"attack_x87run"}

@@ -1,4 +1,4 @@
-"""Tests of runtime.loader: ELF, Multiboot v1 and flat guests, and every load error.
+"""Tests of runtime.pc.loader: ELF, Multiboot v1 and flat guests, and every load error.
 
 Where the expected values come from:
 - ELF layout and loading rules: the System V ABI (ELF) spec; the test images
@@ -28,7 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime.errors import GuestLoadError
-from runtime.loader import BootState, load_guest
+from runtime.pc.loader import BootState, load_guest
 
 PROBE_SRC = Path(__file__).parent / "fixtures" / "multiboot_probe"
 EXPECTED = PROBE_SRC / "expected"

@@ -17,8 +17,8 @@ from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 from conftest import corpus_guests, expected, guest_elf
 from test_corpus_native import UNICORN_DEFECTS
 
-from runtime.monitor import Monitor
 from runtime.session import RunOptions, prepare
+from runtime.vmm.monitor import Monitor
 
 GUESTS = corpus_guests()
 #: Guest instruction counts that cannot match: when a store rewrites the unicorn block it

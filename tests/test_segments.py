@@ -1,9 +1,9 @@
-"""runtime.segments checked against unicorn executing the real instructions.
+"""runtime.vmm.segments checked against unicorn executing the real instructions.
 
 One reused unicorn engine plays the reference processor: each case writes
 the same memory image (a GDT and an LDT with every kind of descriptor, a
 TSS, stacks with a recognisable pattern, code that is int3 everywhere), sets
-the CPL and the segment caches through runtime.cpustate, runs one
+the CPL and the segment caches through runtime.pc.cpustate, runs one
 instruction (mov sreg / lar / lsl / verr / verw / ljmp / lcall / lret /
 iret) and stops at the int3 it lands on or at the fault it raises. The
 emulation runs the same case on a copy of the image; registers, EFLAGS,
@@ -26,7 +26,7 @@ import pytest
 from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_32, Uc, UcError
 from unicorn import x86_const as X
 
-from runtime.cpustate import (
+from runtime.pc.cpustate import (
     SEG_CS,
     SEG_DS,
     SEG_ES,
@@ -40,10 +40,21 @@ from runtime.cpustate import (
     CpuState,
     SegCache,
 )
-from runtime.delivery import Fault, Unsupported
-from runtime.paging import PageFault
-from runtime.segments import Processor, far_call, far_jmp, far_ret, iret, lar, load_segment, lsl, verr, verw
-from runtime.x86 import NT, VIF, VIP, VM, ZF, Descriptor
+from runtime.pc.delivery import Fault, Unsupported
+from runtime.pc.paging import PageFault
+from runtime.pc.x86 import NT, VIF, VIP, VM, ZF, Descriptor
+from runtime.vmm.segments import (
+    Processor,
+    far_call,
+    far_jmp,
+    far_ret,
+    iret,
+    lar,
+    load_segment,
+    lsl,
+    verr,
+    verw,
+)
 
 # --- the memory image -------------------------------------------------------------------
 MEM = 0x30000

@@ -1,5 +1,5 @@
 # seed 7; code descriptors pre-accessed: False
-# far jmp to a code descriptor whose accessed bit is clear: the monitor (runtime/segments.py _mark_accessed, SDM 3.4.5.1) sets it, the native run (unicorn, like qemu TCG) does not: GDT byte 0x10800d is 0x9a native, 0x9b monitor after the prologue's ljmp 0x08:0x100060 (guest instruction 5)
+# far jmp to a code descriptor whose accessed bit is clear: the monitor (runtime/vmm/segments.py _mark_accessed, SDM 3.4.5.1) sets it, the native run (unicorn, like qemu TCG) does not: GDT byte 0x10800d is 0x9a native, 0x9b monitor after the prologue's ljmp 0x08:0x100060 (guest instruction 5)
 cli
 .byte 0xf, 0x1, 0x15, 0x0, 0x91, 0x10, 0x0
 .byte 0xf, 0x1, 0x1d, 0x6, 0x91, 0x10, 0x0

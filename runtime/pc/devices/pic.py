@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from runtime.devices.base import Device, IrqLine
+from runtime.pc.devices.base import Device, IrqLine
 
 # ICW1 bits
 _ICW1_IC4 = 0x01

@@ -21,9 +21,9 @@ busy waits; both are computed from virtual time. The speaker makes no sound.
 
 from __future__ import annotations
 
-from runtime.clock import Clock
-from runtime.devices.base import Device
-from runtime.devices.pit import Pit8254
+from runtime.pc.clock import Clock
+from runtime.pc.devices.base import Device
+from runtime.pc.devices.pit import Pit8254
 
 #: Half-period of the refresh request toggle (bit 4), in ns.
 REFRESH_TOGGLE_NS = 15_085

@@ -26,7 +26,7 @@ null inner stacks, so that the processor never switches to an inner ring
 through a guest call gate on its own.
 
 :class:`VirtualCpu` also presents the interface of
-:class:`runtime.cpustate.CpuState` that :class:`runtime.delivery.InterruptDelivery`
+:class:`runtime.pc.cpustate.CpuState` that :class:`runtime.pc.delivery.InterruptDelivery`
 uses, with the virtual values: the bare machine's delivery code reflects
 interrupts into the guest's virtual IDT unchanged.
 """
@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 
 from unicorn import x86_const as X
 
-from runtime.cpustate import SEG_CS, SEG_GDT, SEG_LDT, SEG_TR, CpuState, SegCache
-from runtime.x86 import CR0_ET, CR0_PE, IOPL_MASK, IOPL_SHIFT
+from runtime.pc.cpustate import SEG_CS, SEG_GDT, SEG_LDT, SEG_TR, CpuState, SegCache
+from runtime.pc.x86 import CR0_ET, CR0_PE, IOPL_MASK, IOPL_SHIFT
 
 #: the real CS cache flags while translated code runs: present, DPL 1, code
 #: execute/read accessed, 32-bit, 4 KiB granular (limit 4 GiB)

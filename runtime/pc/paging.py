@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-from runtime.x86 import (
+from runtime.pc.x86 import (
     CR0_PG,
     CR0_WP,
     CR4_PSE,

@@ -25,7 +25,7 @@ from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, Uc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-import runtime._hooks as _hooks_module
+import runtime.pc._hooks as _hooks_module
 
 _TABLE = 4096
 _lib = ctypes.CDLL(_hooks_module.__file__)

@@ -1,6 +1,6 @@
 """``bt fuzz``: a differential campaign of random guests, native against the monitor.
 
-Each program of :mod:`runtime.fuzzgen` runs deterministically on the bare
+Each program of :mod:`runtime.check.fuzzgen` runs deterministically on the bare
 machine and under the monitor; any difference in output, exit status, final
 guest-visible registers or guest RAM is a divergence. A diverging program is
 shrunk (chunks dropped while it still diverges, then single lines) and saved
@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.diff import differences, qemu_available, run_qemu, run_state
-from runtime.fuzzgen import BASE, Program, generate
+from runtime.check.diff import differences, qemu_available, run_qemu, run_state
+from runtime.check.fuzzgen import BASE, Program, generate
 from runtime.session import RunOptions
 
 REGRESSIONS = Path(__file__).resolve().parent.parent / "corpus" / "regressions"
@@ -305,7 +305,7 @@ def add_parser(sub: object, int_type: object, positive: object, seconds: object)
     p.add_argument("--shrink", type=int_type, default=3, metavar="N",
                    help="shrink and save at most N diverging programs (default 3)")
     p.add_argument("--avoid-known", action="store_true",
-                   help="step around the known divergences (runtime/fuzzgen.py KNOWN)")
+                   help="step around the known divergences (runtime/check/fuzzgen.py KNOWN)")
     p.set_defaults(func=cmd_fuzz)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from unicorn import Uc
 from unicorn import x86_const as X
 
-from runtime.cpustate import (
+from runtime.pc.cpustate import (
     SEG_CS,
     SEG_GDT,
     SEG_IDT,
@@ -30,8 +30,8 @@ from runtime.cpustate import (
     CpuState,
     SegCache,
 )
-from runtime.paging import GuestMemory, PageFault
-from runtime.x86 import (
+from runtime.pc.paging import GuestMemory, PageFault
+from runtime.pc.x86 import (
     GATE_TYPES,
     IF,
     NT,

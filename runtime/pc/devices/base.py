@@ -8,7 +8,7 @@ Timers: a device that raises interrupts on its own (the PIT, the UART's
 receiver) reports when it next needs the CPU's attention with
 :meth:`Device.next_event_ns`, and is brought up to date with
 :meth:`Device.advance` whenever the machine regains control. Time comes
-from a :class:`runtime.clock.Clock`, real or deterministic.
+from a :class:`runtime.pc.clock.Clock`, real or deterministic.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from runtime.devices.base import Device
+from runtime.pc.devices.base import Device
 
 
 def exit_status(value: int) -> int:

@@ -19,7 +19,7 @@ Everything is checked and planned before the first byte is written, so a
 GuestLoadError leaves guest RAM untouched. ELF headers are read with
 ``struct`` (exact messages, no surprises on garbage input); lief only names
 foreign machines. QEMU's ``-kernel`` is the reference where the Multiboot
-spec leaves a choice (see :mod:`runtime.multiboot`).
+spec leaves a choice (see :mod:`runtime.pc.multiboot`).
 
 Runs before the machine starts, never inside a unicorn hook.
 """
@@ -31,8 +31,8 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from runtime import multiboot
 from runtime.errors import GuestLoadError
+from runtime.pc import multiboot
 
 #: Writes bytes into guest physical memory at an address.
 RamWrite = Callable[[int, bytes], None]

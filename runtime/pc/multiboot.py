@@ -3,7 +3,7 @@
 This module is pure data and byte layout: it finds and checks the header of
 an image (spec section 3.1), describes the PC memory map a guest is told
 about, and builds the boot information block (section 3.3). Loading bytes
-into guest RAM and choosing addresses is :mod:`runtime.loader`'s job.
+into guest RAM and choosing addresses is :mod:`runtime.pc.loader`'s job.
 
 QEMU's ``-kernel`` multiboot loader (hw/i386/multiboot.c plus its option
 ROM, with SeaBIOS providing the E820 map) is the reference for every value

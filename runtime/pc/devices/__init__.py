@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import BinaryIO
 
-from runtime.clock import Clock
-from runtime.devices.base import Device, IrqLine, PortBus, PortCounters
-from runtime.devices.cmos import CmosRtc
-from runtime.devices.debugexit import DebugExit, exit_status
-from runtime.devices.pic import Pic8259Pair
-from runtime.devices.pit import PIT_HZ, Pit8254
-from runtime.devices.port61 import Port61
-from runtime.devices.post import PostPort
-from runtime.devices.uart import Uart16550
+from runtime.pc.clock import Clock
+from runtime.pc.devices.base import Device, IrqLine, PortBus, PortCounters
+from runtime.pc.devices.cmos import CmosRtc
+from runtime.pc.devices.debugexit import DebugExit, exit_status
+from runtime.pc.devices.pic import Pic8259Pair
+from runtime.pc.devices.pit import PIT_HZ, Pit8254
+from runtime.pc.devices.port61 import Port61
+from runtime.pc.devices.post import PostPort
+from runtime.pc.devices.uart import Uart16550
 
 __all__ = [
     "PIT_HZ",

@@ -2,11 +2,11 @@
 
 Translated code reaches these through a software interrupt at the callout
 site (:mod:`bt.rewrite`). A handler emulates the guest instruction against
-the virtual CPU (:mod:`runtime.vcpu`) and guest memory, and returns
+the virtual CPU (:mod:`runtime.vmm.vcpu`) and guest memory, and returns
 ``True`` when it has already sent the guest somewhere else (a far
 transfer, an interrupt, an iret), ``False`` to continue with the
-translated code after the site. It raises :class:`runtime.delivery.Fault`
-or :class:`runtime.paging.PageFault` for the exception the instruction
+translated code after the site. It raises :class:`runtime.pc.delivery.Fault`
+or :class:`runtime.pc.paging.PageFault` for the exception the instruction
 raises: the monitor reflects it at the instruction's guest EIP.
 
 Handlers run inside the INTR hook, registers read through the C API.
@@ -27,8 +27,7 @@ from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_32, Uc
 from unicorn import x86_const as X
 
 from bt.rewrite import CalloutSite
-from runtime import segments
-from runtime.cpustate import (
+from runtime.pc.cpustate import (
     SEG_CS,
     SEG_DS,
     SEG_ES,
@@ -41,8 +40,8 @@ from runtime.cpustate import (
     SEG_TR,
     SegCache,
 )
-from runtime.delivery import Event, Fault
-from runtime.x86 import (
+from runtime.pc.delivery import Event, Fault
+from runtime.pc.x86 import (
     AC,
     AF,
     CF,
@@ -70,9 +69,10 @@ from runtime.x86 import (
     Descriptor,
     Vector,
 )
+from runtime.vmm import segments
 
 if TYPE_CHECKING:
-    from runtime.monitor import Monitor
+    from runtime.vmm.monitor import Monitor
 
 Handler = Callable[["Monitor", CalloutSite], bool]
 MASK32 = 0xFFFFFFFF
@@ -155,7 +155,7 @@ def opsize(insn: CsInsn) -> int:
     return 2 if insn.prefix[2] == 0x66 else 4
 
 
-# --- segment operations through runtime.segments --------------------------------------------------
+# --- segment operations through runtime.vmm.segments --------------------------------------------------
 def _processor(mon: Monitor, next_eip: int) -> segments.Processor:
     mon.cpu.load()
     return segments.Processor(

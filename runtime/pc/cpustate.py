@@ -27,7 +27,7 @@ from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_32, Uc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import UcContext, uclib
 
-from runtime.x86 import Descriptor
+from runtime.pc.x86 import Descriptor
 
 SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDT, SEG_TR, SEG_GDT, SEG_IDT = range(10)
 SEG_NAMES = ("es", "cs", "ss", "ds", "fs", "gs")

@@ -48,8 +48,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import BinaryIO
 
-from runtime.clock import Clock
-from runtime.devices.base import Device, IrqLine
+from runtime.pc.clock import Clock
+from runtime.pc.devices.base import Device, IrqLine
 
 #: Input clock of the PC's UARTs (Hz); the baud rate is this / 16 / divisor.
 UART_CLOCK_HZ = 1_843_200

@@ -3,8 +3,8 @@
 This is the reference every virtualized run must equal (the "native run").
 Unicorn is the CPU; this module adds what a PC has and unicorn lacks:
 exception and interrupt delivery through the guest IDT
-(:mod:`runtime.delivery`), the devices on the port bus
-(:mod:`runtime.devices`), a clock (real or deterministic), interrupt
+(:mod:`runtime.pc.delivery`), the devices on the port bus
+(:mod:`runtime.pc.devices`), a clock (real or deterministic), interrupt
 injection at block boundaries, ``hlt`` idling, and run limits.
 
 Getting control back (see ``shared/notes/unicorn.md`` for the numbers):
@@ -42,15 +42,15 @@ from unicorn import (
 )
 from unicorn import x86_const as X
 
-from runtime.clock import Clock, InsnClock, RealClock
-from runtime.cpustate import SEG_CS, SEG_GDT, SEG_IDT, SEG_LDT, SEG_TR, CpuState, SegCache
-from runtime.delivery import Event, InterruptDelivery, TripleFault, Unsupported
-from runtime.devices import standard_pc
-from runtime.icount import NO_LIMIT, STOP_ASYNC, STOP_COUNT, STOP_IF, InstructionCounter
-from runtime.loader import BootState
-from runtime.paging import GuestMemory, PageFault, PhysicalAccessError
+from runtime.pc.clock import Clock, InsnClock, RealClock
+from runtime.pc.cpustate import SEG_CS, SEG_GDT, SEG_IDT, SEG_LDT, SEG_TR, CpuState, SegCache
+from runtime.pc.delivery import Event, InterruptDelivery, TripleFault, Unsupported
+from runtime.pc.devices import standard_pc
+from runtime.pc.icount import NO_LIMIT, STOP_ASYNC, STOP_COUNT, STOP_IF, InstructionCounter
+from runtime.pc.loader import BootState
+from runtime.pc.paging import GuestMemory, PageFault, PhysicalAccessError
+from runtime.pc.x86 import ERROR_CODE_VECTORS, IF, IOPL_SHIFT, Descriptor, Vector, vector_name
 from runtime.report import OUTCOMES, Outcome, RunResult
-from runtime.x86 import ERROR_CODE_VECTORS, IF, IOPL_SHIFT, Descriptor, Vector, vector_name
 
 MIB = 1 << 20
 
@@ -133,7 +133,7 @@ class Machine:
         self._hook_error: BaseException | None = None
         self._watchdog = None
         if not config.deterministic:
-            from runtime.watchdog import Watchdog
+            from runtime.pc.watchdog import Watchdog
 
             self._watchdog = Watchdog(self._request_stop)
         self.uc.hook_add(UC_HOOK_INTR, self._on_intr)

@@ -27,7 +27,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from runtime.x86 import PTE_A, PTE_D, PTE_P, PTE_U, PTE_W
+from runtime.pc.x86 import PTE_A, PTE_D, PTE_P, PTE_U, PTE_W
 
 MIB = 1 << 20
 MON_LINEAR = 0xFFC00000
@@ -37,7 +37,7 @@ MON_SIZE = 4 * MIB
 PAGE_DIRECTORY = 0x000000
 MONITOR_PT = 0x001000
 VCPU_PAGE = 0x002000
-TRAP_TSS = 0x002800  # a TSS of zeros: null inner stacks (see runtime/vcpu.py)
+TRAP_TSS = 0x002800  # a TSS of zeros: null inner stacks (see runtime/vmm/vcpu.py)
 CODE_PAGE = 0x003000
 SHADOW_GDT = 0x010000
 SHADOW_LDT = 0x020000

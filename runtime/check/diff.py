@@ -24,9 +24,9 @@ from pathlib import Path
 
 from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 
-from runtime.defects import Defect, triage
-from runtime.machine import Machine
-from runtime.paging import PageFault, PhysicalAccessError
+from runtime.check.defects import Defect, triage
+from runtime.pc.machine import Machine
+from runtime.pc.paging import PageFault, PhysicalAccessError
 from runtime.report import Outcome
 from runtime.session import RunOptions, prepare
 
@@ -217,7 +217,7 @@ def _length(code: bytes, eip: int) -> int:
 
 
 def _cs_base(machine: Machine) -> int:
-    from runtime.cpustate import SEG_CS
+    from runtime.pc.cpustate import SEG_CS
 
     machine.cpu.load()
     return machine.cpu.seg(SEG_CS).base
@@ -259,7 +259,7 @@ class DiffReport:
     @property
     def equivalent(self) -> bool:
         """Native equals monitor, and qemu equals native unless a triaged defect of the
-        hardware explains the whole difference (runtime/defects.py)."""
+        hardware explains the whole difference (runtime/check/defects.py)."""
         return not self.problems and (not self.qemu_problems or self.defect is not None)
 
     def table(self) -> str:
@@ -283,7 +283,7 @@ class DiffReport:
             lines.append(f"  native vs qemu: {p}")
         if self.defect is not None:
             lines.append(f"  native vs qemu: explained by unicorn defect {self.defect.name!r} "
-                         f"(runtime/defects.py): {self.defect.summary}")
+                         f"(runtime/check/defects.py): {self.defect.summary}")
         return "\n".join(lines)
 
 

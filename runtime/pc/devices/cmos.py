@@ -36,8 +36,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from runtime.clock import Clock
-from runtime.devices.base import Device
+from runtime.pc.clock import Clock
+from runtime.pc.devices.base import Device
 
 _INDEX_PORT, _DATA_PORT = 0x70, 0x71
 REG_A, REG_B, REG_C, REG_D = 0x0A, 0x0B, 0x0C, 0x0D

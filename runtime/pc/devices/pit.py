@@ -4,7 +4,7 @@ The counters are not ticked one by one: each channel remembers the virtual
 time its count was loaded, and every read or event is computed from the
 number of input clocks (1.193182 MHz) elapsed since then. Channel 0 drives
 IRQ0; channel 2's gate and output are reached through port 0x61
-(:mod:`runtime.devices.port61`); channel 1 (DRAM refresh) just counts.
+(:mod:`runtime.pc.devices.port61`); channel 1 (DRAM refresh) just counts.
 
 Behaviour follows the Intel 8254 datasheet (order no. 231164):
 
@@ -44,8 +44,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from runtime.clock import Clock
-from runtime.devices.base import Device, IrqLine
+from runtime.pc.clock import Clock
+from runtime.pc.devices.base import Device, IrqLine
 
 #: Input clock of the PC's 8254, in Hz.
 PIT_HZ = 1_193_182

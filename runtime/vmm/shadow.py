@@ -35,8 +35,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from runtime.paging import GuestMemory, PageFault, PhysicalAccessError
-from runtime.x86 import (
+from runtime.pc.paging import GuestMemory, PageFault, PhysicalAccessError
+from runtime.pc.x86 import (
     CR0_WP,
     CR4_PSE,
     PF_P,

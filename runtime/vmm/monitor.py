@@ -1,6 +1,6 @@
 """The monitor: guest kernel code translated at ring 1, guest user code direct at ring 3.
 
-A :class:`Monitor` is the bare :class:`runtime.machine.Machine` (same
+A :class:`Monitor` is the bare :class:`runtime.pc.machine.Machine` (same
 devices, clock, run loop, instruction counting and limits) with the guest
 moved out of ring 0:
 
@@ -8,14 +8,14 @@ moved out of ring 0:
   translation cache, which runs at CPL 1 (ring compression); chained
   blocks and the inline lookup keep unicorn running many blocks per
   ``emu_start``; sensitive and privileged instructions reach Python only
-  as *callouts* (:mod:`runtime.callouts`);
+  as *callouts* (:mod:`runtime.vmm.callouts`);
 * guest user code runs direct at CPL 3 at its own addresses;
 * every exception and interrupt is taken by the monitor and reflected
   through the guest's virtual IDT by the bare machine's own delivery code,
-  working on the :class:`runtime.vcpu.VirtualCpu` view (guest EIP, guest
+  working on the :class:`runtime.vmm.vcpu.VirtualCpu` view (guest EIP, guest
   CS and CPL, guest IOPL), then the guest resumes translated or direct;
 * the monitor's memory is a reserved range of the linear address space
-  (:mod:`runtime.monitor_space`), with pages of translated guest code
+  (:mod:`runtime.vmm.monitor_space`), with pages of translated guest code
   write-protected so that a guest write invalidates their blocks.
 
 Everything the Python side does runs inside unicorn hooks (callouts,
@@ -36,11 +36,29 @@ from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 from bt.cache import Block, TranslationCache
 from bt.rewrite import FIX_ENTRY, CalloutSite, Layout, MapEntry, Rewriter, adaptable_store
 from bt.scan import Scanner
-from runtime import callouts
-from runtime.cpustate import SEG_CS, SEG_GDT, SEG_IDT, SEG_LDT, SEG_SS, SEG_TR, SegCache
-from runtime.delivery import Event, Fault, InterruptDelivery
-from runtime.machine import BOOT_GDT, Machine, MachineConfig, _Stop
-from runtime.monitor_space import (
+from runtime.pc.cpustate import SEG_CS, SEG_GDT, SEG_IDT, SEG_LDT, SEG_SS, SEG_TR, SegCache
+from runtime.pc.delivery import Event, Fault, InterruptDelivery
+from runtime.pc.machine import BOOT_GDT, Machine, MachineConfig, _Stop
+from runtime.pc.paging import GuestMemory, PageFault, PhysicalAccessError
+from runtime.pc.x86 import (
+    CR0_EM,
+    CR0_ET,
+    CR0_PE,
+    CR0_PG,
+    CR0_TS,
+    CR0_WP,
+    CR4_PAE,
+    CR4_TSD,
+    ERROR_CODE_VECTORS,
+    PF_U,
+    PF_W,
+    PTE_A,
+    Vector,
+    vector_name,
+)
+from runtime.report import Outcome, RunResult
+from runtime.vmm import callouts
+from runtime.vmm.monitor_space import (
     CODE_PAGE,
     LOOKUP_L1,
     LOOKUP_L2_COUNT,
@@ -60,26 +78,8 @@ from runtime.monitor_space import (
     ring3_task_switch_possible,
     shadow_table,
 )
-from runtime.paging import GuestMemory, PageFault, PhysicalAccessError
-from runtime.report import Outcome, RunResult
-from runtime.shadow import MonitorRangeConflict, ShadowMMU, ShadowRetry
-from runtime.vcpu import VirtualCpu
-from runtime.x86 import (
-    CR0_EM,
-    CR0_ET,
-    CR0_PE,
-    CR0_PG,
-    CR0_TS,
-    CR0_WP,
-    CR4_PAE,
-    CR4_TSD,
-    ERROR_CODE_VECTORS,
-    PF_U,
-    PF_W,
-    PTE_A,
-    Vector,
-    vector_name,
-)
+from runtime.vmm.shadow import MonitorRangeConflict, ShadowMMU, ShadowRetry
+from runtime.vmm.vcpu import VirtualCpu
 
 
 def exec_breakpoints(dr: list[int]) -> frozenset[int]:

@@ -8,14 +8,14 @@ instructions that load segment registers or change privilege, over a small
 (0..3), its segment-register caches, its GDT/LDT/TR and its EFLAGS. Every
 function follows the pseudo-code of the Intel SDM volume 2 (MOV, POP, JMP,
 CALL, RET, IRET, LAR, LSL, VERR/VERW) and the protection rules of SDM
-volume 3A chapter 5 (5.5-5.10), and raises :class:`~runtime.delivery.Fault`
+volume 3A chapter 5 (5.5-5.10), and raises :class:`~runtime.pc.delivery.Fault`
 with the architectural vector and error code where the processor would
 fault. A fault leaves the :class:`Processor` unchanged (memory written by a
 push before a later #PF may stay written, as on the processor).
 
 32-bit protected mode only: no virtual-8086 mode, no IA-32e mode. Task
 switches (JMP/CALL to a task gate or TSS, IRET with NT = 1) and IRET back
-to virtual-8086 mode raise :class:`~runtime.delivery.Unsupported` once every
+to virtual-8086 mode raise :class:`~runtime.pc.delivery.Unsupported` once every
 check that precedes the switch has passed.
 
 Where the SDM leaves a detail open, this module does what QEMU (and so the
@@ -40,7 +40,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from runtime.cpustate import (
+from runtime.pc.cpustate import (
     SEG_CS,
     SEG_DS,
     SEG_ES,
@@ -52,9 +52,9 @@ from runtime.cpustate import (
     SEG_TR,
     SegCache,
 )
-from runtime.delivery import Fault, Unsupported
-from runtime.paging import PageFault
-from runtime.x86 import (
+from runtime.pc.delivery import Fault, Unsupported
+from runtime.pc.paging import PageFault
+from runtime.pc.x86 import (
     AC,
     AF,
     CF,
@@ -307,7 +307,7 @@ def _inner_stack(p: Processor, ring: int) -> tuple[int, int]:
     #TS(TR selector) when the 8-byte ESPn/SSn slot of a 32-bit TSS, or the
     4-byte SPn/SSn slot at 2 + 4n of a 16-bit TSS, is not within the TSS
     limit ("TSSstackAddress + 7 > TSS limit"; the same test as QEMU's and
-    runtime.delivery's).
+    runtime.pc.delivery's).
     """
     tr = p.segs[SEG_TR]
     if (tr.flags >> 8) & 0xF in (SYS_TSS16_AVAIL, SYS_TSS16_BUSY):

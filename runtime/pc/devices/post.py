@@ -8,7 +8,7 @@ QEMU's ``ioport80_read`` in ``hw/i386/pc.c`` does (nothing drives the bus).
 
 from __future__ import annotations
 
-from runtime.devices.base import Device
+from runtime.pc.devices.base import Device
 
 
 class PostPort(Device):
