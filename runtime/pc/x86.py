@@ -27,6 +27,9 @@ CR4_VME, CR4_PVI, CR4_TSD, CR4_DE, CR4_PSE, CR4_PAE, CR4_MCE, CR4_PGE = (
 # --- page-table entries (SDM vol 3A, 4.3) -----------------------------------
 PTE_P, PTE_W, PTE_U, PTE_PWT, PTE_PCD, PTE_A, PTE_D, PTE_PS, PTE_G = (
     1, 2, 4, 8, 0x10, 0x20, 0x40, 0x80, 0x100)
+#: bit 21 of a 4 MiB PDE is reserved (bits 20:13 are physical address bits 39:32 with
+#: PSE-36, as unicorn implements it; SDM vol 3A, table 4-5)
+PDE_RSVD_4M = 1 << 21
 # #PF error code bits (SDM vol 3A, 4.7)
 PF_P, PF_W, PF_U, PF_RSVD, PF_I = 1, 2, 4, 8, 16
 

@@ -38,23 +38,14 @@ from dataclasses import dataclass, field
 from runtime.pc.paging import GuestMemory, PageFault, PhysicalAccessError
 from runtime.pc.x86 import (
     CR0_WP,
-    CR4_PSE,
-    PF_P,
-    PF_RSVD,
-    PF_U,
-    PF_W,
     PTE_A,
     PTE_D,
     PTE_P,
-    PTE_PS,
     PTE_U,
     PTE_W,
 )
 
 MAX_ROOTS = 8
-#: bit 21 of a 4 MiB PDE is reserved (bits 20:13 are physical address bits 39:32 with
-#: PSE-36, as unicorn implements it; SDM vol 3A, table 4-5)
-PDE_RSVD_4M = 1 << 21
 
 
 @dataclass
@@ -188,55 +179,18 @@ class ShadowMMU:
         self.flush_tlb()
 
     # --- filling --------------------------------------------------------------------------------
-    def _walk(self, linear: int, write: bool, user: bool) -> tuple[int, int, bool, bool, int, int]:
-        """The guest's translation: (frame, pte, user ok, write ok, PD page, PT page or -1).
-        Sets A (and D on a write) like the processor; raises PageFault for a true fault."""
-        cr0, cr3, cr4 = self.guest_regs()
-        err = (PF_W if write else 0) | (PF_U if user else 0)
-        pd_page = cr3 & 0xFFFFF000
-        pde_addr = pd_page + ((linear >> 22) << 2)
-        pde = struct.unpack("<I", self.mem.read_phys(pde_addr, 4))[0]
-        if not pde & PTE_P:
-            raise PageFault(linear, err)
-        if pde & PTE_PS and cr4 & CR4_PSE:
-            if pde & PDE_RSVD_4M:  # SDM 4.7: reserved bit set -> RSVD, P=1
-                raise PageFault(linear, PF_RSVD | PF_P | err)
-            rights, pte_addr, pte, pt_page = pde, pde_addr, pde, -1
-            frame = (pde & 0xFFC00000) | (linear & 0x3FF000)
-        else:
-            if not pde & PTE_A:  # set as soon as the PDE is used, even if the PTE faults
-                pde |= PTE_A
-                self.write(pde_addr, struct.pack("<I", pde))
-            pt_page = pde & 0xFFFFF000
-            pte_addr = pt_page + (((linear >> 12) & 0x3FF) << 2)
-            pte = struct.unpack("<I", self.mem.read_phys(pte_addr, 4))[0]
-            if not pte & PTE_P:
-                raise PageFault(linear, err)
-            rights = pde & pte
-            frame = pte & 0xFFFFF000
-        user_ok = bool(rights & PTE_U)
-        write_ok = bool(rights & PTE_W)
-        if user and not user_ok:
-            raise PageFault(linear, PF_P | err)
-        if write and not write_ok and (user or cr0 & CR0_WP):
-            raise PageFault(linear, PF_P | err)
-        # A/D updates change no mapping: raw writes
-        want = PTE_A | (PTE_D if write else 0)
-        if pte & want != want:
-            pte |= want
-            self.write(pte_addr, struct.pack("<I", pte))
-        return frame, pte, user_ok, write_ok, pd_page, pt_page
-
     def fault(self, linear: int, write: bool, user: bool, in_monitor_range: bool) -> None:
         """A #PF at ``linear`` with guest paging on: fix the shadow (hidden fault) or raise
         the guest's PageFault (true fault). Raises MonitorRangeConflict when the guest maps
         the monitor's range, PhysicalAccessError for a frame outside guest RAM."""
         self.last_table_write = False
-        try:
-            frame, pte, user_ok, write_ok, pd_page, pt_page = self._walk(linear, write, user)
+        try:  # the guest's translation, A (and D on a write) set as the processor would
+            walk = self.mem.walk(linear, write=write, user=user)
         except PageFault:
             self.stats.true_faults += 1
             raise
+        frame, pte, pd_page, pt_page = walk.frame, walk.entry, walk.pd_page, walk.pt_page
+        user_ok, write_ok = bool(walk.rights & PTE_U), bool(walk.rights & PTE_W)
         if in_monitor_range:
             raise MonitorRangeConflict(linear)
         if frame + 4096 > self.mem.ram_size:
