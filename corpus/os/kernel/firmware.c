@@ -21,10 +21,15 @@ uint8_t fw_sum(const void *p, uint32_t n)
  * with `sig` and whose first `sumlen` bytes sum to 0, or 0. */
 const void *fw_scan(uint32_t pa, uint32_t len, const char *sig, uint32_t sumlen)
 {
-    uint32_t siglen = strlen(sig);
-    for (uint32_t a = pa; a + sumlen <= pa + len; a += 16) {
-        const uint8_t *p = phys_map(a, sumlen);
-        if (p && memcmp(p, sig, siglen) == 0 && fw_sum(p, sumlen) == 0)
+    uint32_t siglen = strlen(sig), first;
+    const uint8_t *base = phys_map(pa, len);
+    if (!base || siglen < 4 || len < sumlen)
+        return 0;
+    memcpy(&first, sig, 4);             /* one compare per candidate: a tight loop */
+    for (uint32_t off = 0; off + sumlen <= len; off += 16) {
+        const uint8_t *p = base + off;
+        if (*(const uint32_t *)p == first && memcmp(p, sig, siglen) == 0
+            && fw_sum(p, sumlen) == 0)
             return p;
     }
     return 0;
