@@ -38,7 +38,7 @@ PAGE_DIRECTORY = 0x000000
 MONITOR_PT = 0x001000
 VCPU_PAGE = 0x002000
 TRAP_TSS = 0x002800  # a TSS of zeros: null inner stacks (see runtime/vmm/vcpu.py)
-CODE_PAGE = 0x003000
+CODE_PAGE = 0x003000  # the miss stub: int CALLOUT_VECTOR
 SHADOW_GDT = 0x010000
 SHADOW_LDT = 0x020000
 #: the lookup table: a first level of 64 Ki pointers (by the guest EIP's high half), each to a
@@ -61,6 +61,8 @@ MAX_GUEST_RAM = (TC_START - GUEST_PTS) // 4096 * 4 * MIB  # 512 MiB
 LINEAR_MAPPED = ((VCPU_PAGE, CODE_PAGE + 0x1000), (SHADOW_GDT, SHADOW_LDT + 0x10000),
                  (LOOKUP_L1, GUEST_PTS), (TC_START, TC_END))
 
+#: the software interrupt translated code uses for callouts and exits
+CALLOUT_VECTOR = 0xF1
 #: fields of the virtual-CPU page that translated code loads (offsets)
 VCPU_FIELDS = {"smsw": 0x00, "str": 0x04, "sldt": 0x08, "sgdt": 0x10, "sidt": 0x18}
 
