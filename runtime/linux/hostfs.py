@@ -1,0 +1,198 @@
+"""The program's view of the host file system: read-only, rooted at ``/`` or at ``--fs DIR``.
+
+With the default root the program sees the host's files at their own paths,
+as qemu-user passes them through; with ``--fs DIR`` the host directory DIR is
+the program's ``/`` (a chroot: ``..`` and absolute symbolic links stay inside
+it). Nothing is ever written: opening for writing, creating, truncating,
+renaming or removing fails with EROFS, as on a read-only mount (Linux
+``open(2)``: EROFS "pathname refers to a file on a read-only filesystem and
+write access was requested"). Directory listings come from the host's own
+``getdents64`` (the same records, in the same order, the host CPU's run sees).
+
+Errors are Linux errno values: the host is Linux, so ``OSError.errno`` is
+already one.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import stat
+import struct
+
+#: struct kstat of runtime/linux/kernel/kernel.h: what the guest kernel turns into stat64/statx
+KSTAT = struct.Struct("<QQIIIIQQIIQqqqIIII")
+
+O_ACCMODE, O_CREAT, O_EXCL, O_TRUNC = 0o3, 0o100, 0o200, 0o1000
+O_DIRECTORY, O_NOFOLLOW = 0o200000, 0o400000
+MAX_SYMLINKS = 40
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_SYS_GETDENTS64 = 217  # x86-64 (the host)
+
+
+class FsError(Exception):
+    """An errno for the guest."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(errno.errorcode.get(code, str(code)))
+        self.errno = code
+
+
+def pack_stat(st: os.stat_result) -> bytes:
+    return KSTAT.pack(st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_uid, st.st_gid,
+                      st.st_rdev, st.st_size, st.st_blksize, 0, st.st_blocks,
+                      int(st.st_atime), int(st.st_mtime), int(st.st_ctime),
+                      st.st_atime_ns % 10**9, st.st_mtime_ns % 10**9, st.st_ctime_ns % 10**9, 0)
+
+
+class HostFs:
+    """Guest paths to host paths, and the host files the guest kernel has open (handles)."""
+
+    def __init__(self, root: str | None = None) -> None:
+        self.root = os.path.realpath(root) if root else None
+        self.handles: dict[int, int] = {}
+        self._next = 3
+
+    # --- names ---------------------------------------------------------------------
+    def host_path(self, path: str, follow: bool = True) -> str:
+        """The host path of guest absolute ``path``. Under ``--fs`` every component is
+        resolved inside the root (symbolic links included), raising FsError."""
+        if self.root is None:
+            return path
+        return self._resolve(path, follow, 0)
+
+    def _resolve(self, path: str, follow: bool, depth: int) -> str:
+        parts = [p for p in path.split("/") if p and p != "."]
+        done: list[str] = []
+        for i, part in enumerate(parts):
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            here = os.path.join(self.root or "/", *done, part)
+            last = i == len(parts) - 1
+            if (not last or follow) and os.path.islink(here):
+                if depth >= MAX_SYMLINKS:
+                    raise FsError(errno.ELOOP)
+                target = os.readlink(here)
+                base = "/" if target.startswith("/") else "/" + "/".join(done)
+                rest = "/".join(parts[i + 1:])
+                real = self._resolve(os.path.join(base, target, rest), follow, depth + 1)
+                return real
+            done.append(part)
+        return os.path.join(self.root or "/", *done)
+
+    def guest_path(self, host: str) -> str:
+        """The guest's name for host path ``host`` (inside the root)."""
+        if self.root is None:
+            return host
+        rel = os.path.relpath(host, self.root)
+        return "/" if rel == "." else "/" + rel
+
+    def cwd(self) -> str:
+        if self.root is None:
+            return os.getcwd()
+        return "/"
+
+    def canonical_dir(self, path: str) -> str:
+        """chdir: the canonical guest path of directory ``path``."""
+        real = os.path.realpath(self.host_path(path))
+        st = self._stat(real, True)
+        if not stat.S_ISDIR(st.st_mode):
+            raise FsError(errno.ENOTDIR)
+        if not os.access(real, os.X_OK):
+            raise FsError(errno.EACCES)
+        return self.guest_path(real)
+
+    # --- metadata -------------------------------------------------------------------
+    @staticmethod
+    def _stat(host: str, follow: bool) -> os.stat_result:
+        try:
+            return os.stat(host) if follow else os.lstat(host)
+        except OSError as e:
+            raise FsError(e.errno or errno.EIO) from None
+
+    def stat(self, path: str, follow: bool) -> bytes:
+        return pack_stat(self._stat(self.host_path(path, follow), follow))
+
+    def fstat(self, handle: int) -> bytes:
+        try:
+            return pack_stat(os.fstat(self._fd(handle)))
+        except OSError as e:
+            raise FsError(e.errno or errno.EIO) from None
+
+    def readlink(self, path: str) -> bytes:
+        try:
+            return os.fsencode(os.readlink(self.host_path(path, follow=False)))
+        except OSError as e:
+            raise FsError(e.errno or errno.EIO) from None
+
+    def access(self, path: str, mode: int) -> None:
+        host = self.host_path(path)
+        self._stat(host, True)
+        if mode & os.W_OK:
+            raise FsError(errno.EROFS)
+        if not os.access(host, mode):
+            raise FsError(errno.EACCES)
+
+    # --- open files -------------------------------------------------------------------
+    def _fd(self, handle: int) -> int:
+        fd = self.handles.get(handle)
+        if fd is None:
+            raise FsError(errno.EBADF)
+        return fd
+
+    def open(self, path: str, flags: int) -> tuple[int, bool]:
+        """(handle, is a directory). Read only: write access or creation is EROFS."""
+        host = self.host_path(path, follow=not flags & O_NOFOLLOW)
+        exists = os.path.lexists(host)
+        if flags & O_CREAT and flags & O_EXCL and exists:
+            raise FsError(errno.EEXIST)
+        if flags & O_ACCMODE or flags & O_TRUNC or (flags & O_CREAT and not exists):
+            if not exists and not os.path.isdir(os.path.dirname(host) or "/"):
+                raise FsError(errno.ENOENT)
+            raise FsError(errno.EROFS)
+        mode = os.O_RDONLY | os.O_CLOEXEC
+        if flags & O_NOFOLLOW:
+            mode |= os.O_NOFOLLOW
+        if flags & O_DIRECTORY:
+            mode |= os.O_DIRECTORY
+        try:
+            fd = os.open(host, mode)
+        except OSError as e:
+            raise FsError(e.errno or errno.EIO) from None
+        handle = self._next
+        self._next += 1
+        self.handles[handle] = fd
+        return handle, stat.S_ISDIR(os.fstat(fd).st_mode)
+
+    def close(self, handle: int) -> None:
+        fd = self.handles.pop(handle, None)
+        if fd is not None:
+            os.close(fd)
+
+    def pread(self, handle: int, size: int, offset: int) -> bytes:
+        try:
+            return os.pread(self._fd(handle), size, offset)
+        except OSError as e:
+            raise FsError(e.errno or errno.EIO) from None
+
+    def getdents64(self, handle: int, size: int) -> bytes:
+        """The host kernel's own linux_dirent64 records (same layout on i386 and x86-64)."""
+        buf = ctypes.create_string_buffer(max(size, 1))
+        n = _libc.syscall(_SYS_GETDENTS64, self._fd(handle), buf, ctypes.c_uint(size))
+        if n < 0:
+            raise FsError(ctypes.get_errno())
+        return buf.raw[:n]
+
+    def seek(self, handle: int, offset: int, whence: int) -> int:
+        try:
+            return os.lseek(self._fd(handle), offset, whence)
+        except OSError as e:
+            raise FsError(e.errno or errno.EIO) from None
+
+    def close_all(self) -> None:
+        for handle in list(self.handles):
+            self.close(handle)
