@@ -7,6 +7,7 @@
 #define KBASE 0xC0000000
 #define KCODE 0x60
 #define KDATA 0x68
+#define UDATA 0x7b
 #define MB_MAGIC 0x1BADB002
 #define MB_FLAGS 0x00000003
 
@@ -82,21 +83,41 @@ isr_\vec:
         .endr
         ISR 128
 
+/* The kernel runs on the user's flat data segment (0x7b) in DS/ES, as Linux does
+ * on i386: a segment register load is a callout under the monitor, so on the
+ * way in they are loaded only when they hold something else, and on the way out
+ * the frame's segment registers are popped only when seg_reload says they may
+ * differ from the live ones (a new program, a signal frame, another process's
+ * TLS descriptors). */
 isr_common:
         pushal
         pushl %ds
         pushl %es
         pushl %fs
         pushl %gs
-        movw $KDATA, %ax
+        movw %ds, %ax
+        movw %es, %dx
+        cmpw $UDATA, %ax
+        jne 1f
+        cmpw $UDATA, %dx
+        je 2f
+1:      movw $UDATA, %ax
         movw %ax, %ds
         movw %ax, %es
-        cld
+        movl $1, seg_reload
+2:      cld
         pushl %esp
         call trap
         addl $4, %esp
         .globl trap_return
 trap_return:
+        cmpl $0, seg_reload
+        jne 3f
+        addl $16, %esp
+        popal
+        addl $8, %esp
+        iretl
+3:      movl $0, seg_reload
         popl %gs
         popl %fs
         popl %es
@@ -162,6 +183,11 @@ gdt_end:
 gdt_ptr:
         .word gdt_end - gdt - 1
         .long gdt
+
+        .globl seg_reload
+        .align 4
+seg_reload:
+        .long 1
 
         .section .bss
         .align 4096

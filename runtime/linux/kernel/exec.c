@@ -299,6 +299,7 @@ static s32 exec_file(const char *abs, char *const *argv, int argc, char *const *
     tf->cs = UCODE;
     tf->ss = tf->ds = tf->es = UDATA;
     tf->eflags = 0x202;
+    load_tls(cur);
     return 0;
 }
 

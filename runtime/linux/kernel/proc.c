@@ -60,8 +60,11 @@ u64 now_ns(void)
 
 int stdin_waiters(void) { return stdin_wait; }
 
+extern u32 seg_reload;
+
 void load_tls(struct proc *p)
 {
+    seg_reload = 1;
     for (int i = 0; i < 3; i++)
         gdt[GDT_TLS + i] = (u64)p->tls[i][1] << 32 | p->tls[i][0];
 }
@@ -365,6 +368,7 @@ static int restore_ctx(struct regs *tf, u32 uctx)
     tf->ebx = c.ebx; tf->edx = c.edx; tf->ecx = c.ecx; tf->eax = c.eax;
     tf->eip = c.eip; tf->cs = UCODE; tf->ss = UDATA;
     tf->eflags = (tf->eflags & ~0x40DD5u) | (c.eflags & 0x40DD5u);
+    seg_reload = 1;
     return 0;
 }
 
