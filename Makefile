@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast corpus linux busybox lint reference clean
+.PHONY: run test test-fast corpus linux busybox bash-static lint reference clean
 
 # the default guest exits through port 0xf4 with 0: bt's status is (0<<1)|1 = 1, as QEMU's
 run: $(STAMP) corpus linux
@@ -30,10 +30,11 @@ linux:
 	$(MAKE) -s -C runtime/linux/kernel
 	$(MAKE) -s -C tests/linux
 
-# Debian's i386 busybox-static in .cache/busybox (tests skip without it)
-BUSYBOX_DIR := .cache/busybox
+# Debian's i386 busybox-static and bash-static in .cache/ (their tests skip without them)
 busybox:
-	@sh tests/linux/get-busybox.sh $(BUSYBOX_DIR)
+	@sh tests/linux/get-deb.sh busybox-static .cache/busybox
+bash-static:
+	@sh tests/linux/get-deb.sh bash-static .cache/bash-static
 
 lint: $(STAMP)
 	$(BIN)/ruff check bt runtime tests bench

@@ -335,6 +335,14 @@ class HostChannel(Device):
             name = self.fs.cwd()
         return self.scatter(req, os.fsencode(name))
 
+    def op_uname(self, req: Request) -> int:
+        """seg0 out: struct new_utsname (6 x 65 bytes): the host's, as the host CPU's run of
+        the program sees it (a 32-bit program on x86-64 Linux is told x86_64)."""
+        u = os.uname()
+        fields = (u.sysname, u.nodename, u.release, u.version, u.machine, "(none)")
+        blob = b"".join(os.fsencode(f)[:64].ljust(65, b"\0") for f in fields)
+        return self._put(req, blob, 0)
+
 
 #: op -> (name, handler); the numbers are the H_ enum of kernel/kernel.h
 OPS: dict[int, tuple[str, Callable[[HostChannel, Request], int]]] = {
@@ -357,5 +365,6 @@ OPS: dict[int, tuple[str, Callable[[HostChannel, Request], int]]] = {
     17: ("tty", HostChannel.op_tty),
     18: ("stats", HostChannel.op_stats),
     19: ("getcwd", HostChannel.op_getcwd),
+    20: ("uname", HostChannel.op_uname),
 }
 

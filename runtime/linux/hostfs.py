@@ -47,12 +47,41 @@ def pack_stat(st: os.stat_result) -> bytes:
                       st.st_atime_ns % 10**9, st.st_mtime_ns % 10**9, st.st_ctime_ns % 10**9, 0)
 
 
+class _Dir:
+    """A host directory being listed: the records read so far, and the guest's position."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.entries: list[bytes] = []
+        self.pos = 0
+        self.eof = False
+
+    def fill(self) -> bool:
+        """Read more records from the host; False at the end."""
+        if self.eof:
+            return False
+        buf = ctypes.create_string_buffer(32768)
+        n = _libc.syscall(_SYS_GETDENTS64, self.fd, buf, ctypes.c_uint(32768))
+        if n < 0:
+            raise FsError(ctypes.get_errno())
+        if n == 0:
+            self.eof = True
+            return False
+        raw, off = buf.raw[:n], 0
+        while off < n:
+            reclen = struct.unpack_from("<H", raw, off + 16)[0]
+            self.entries.append(raw[off:off + reclen])
+            off += reclen
+        return True
+
+
 class HostFs:
     """Guest paths to host paths, and the host files the guest kernel has open (handles)."""
 
     def __init__(self, root: str | None = None) -> None:
         self.root = os.path.realpath(root) if root else None
         self.handles: dict[int, int] = {}
+        self.dirs: dict[int, _Dir] = {}
         self._next = 3
 
     # --- names ---------------------------------------------------------------------
@@ -169,6 +198,7 @@ class HostFs:
         return handle, stat.S_ISDIR(os.fstat(fd).st_mode)
 
     def close(self, handle: int) -> None:
+        self.dirs.pop(handle, None)
         fd = self.handles.pop(handle, None)
         if fd is not None:
             os.close(fd)
@@ -179,19 +209,39 @@ class HostFs:
         except OSError as e:
             raise FsError(e.errno or errno.EIO) from None
 
+    def _dir(self, handle: int) -> _Dir:
+        d = self.dirs.get(handle)
+        if d is None:
+            d = self.dirs[handle] = _Dir(self._fd(handle))
+        return d
+
     def getdents64(self, handle: int, size: int) -> bytes:
-        """The host kernel's own linux_dirent64 records (same layout on i386 and x86-64)."""
-        buf = ctypes.create_string_buffer(max(size, 1))
-        n = _libc.syscall(_SYS_GETDENTS64, self._fd(handle), buf, ctypes.c_uint(size))
-        if n < 0:
-            raise FsError(ctypes.get_errno())
-        return buf.raw[:n]
+        """linux_dirent64 records (same layout on i386 and x86-64) from the host kernel's own
+        getdents64, in its order, with d_off the entry's ordinal: a 32-bit program on a
+        64-bit Linux gets 32-bit directory offsets (ext4's hash cookies are cut for it),
+        and glibc's readdir fails with EOVERFLOW on larger ones."""
+        d = self._dir(handle)
+        out = bytearray()
+        while True:
+            if d.pos >= len(d.entries) and not d.fill():
+                break
+            rec = d.entries[d.pos]
+            if len(out) + len(rec) > size:
+                if not out:
+                    raise FsError(errno.EINVAL)
+                break
+            d.pos += 1
+            out += rec[:8] + struct.pack("<q", d.pos) + rec[16:]
+        return bytes(out)
 
     def seek(self, handle: int, offset: int, whence: int) -> int:
-        try:
-            return os.lseek(self._fd(handle), offset, whence)
-        except OSError as e:
-            raise FsError(e.errno or errno.EIO) from None
+        d = self._dir(handle)
+        if whence == os.SEEK_CUR:
+            offset += d.pos
+        elif whence != os.SEEK_SET or offset < 0:
+            raise FsError(errno.EINVAL)
+        d.pos = offset
+        return offset
 
     def close_all(self) -> None:
         for handle in list(self.handles):

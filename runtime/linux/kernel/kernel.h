@@ -76,7 +76,7 @@ static inline u32 read_cr2(void) { u32 v; __asm__ volatile("mov %%cr2, %0" : "=r
 /* ---- host.c: the paravirtual channel (runtime/linux/channel.py has the other side) */
 enum {
     H_LOG = 1, H_ARGS, H_EXIT, H_OPEN, H_CLOSE, H_PREAD, H_STAT, H_FSTAT, H_GETDENTS,
-    H_READLINK, H_ACCESS, H_WRITE, H_READ, H_CLOCK, H_RANDOM, H_WAIT, H_TTY, H_STATS, H_GETCWD,
+    H_READLINK, H_ACCESS, H_WRITE, H_READ, H_CLOCK, H_RANDOM, H_WAIT, H_TTY, H_STATS, H_GETCWD, H_UNAME,
 };
 #define HOST_SEGS 64
 struct hostseg { u32 phys, len; };

@@ -114,14 +114,14 @@ static s32 sys_set_tid_address(u32 tidptr) { cur->clear_tid = tidptr; return cur
 
 static s32 sys_uname(u32 buf)
 {
-    char u[390];
-    memset(u, 0, sizeof u);
-    strcpy(u, "Linux");
-    strcpy(u + 65, "btvmm");
-    strcpy(u + 130, "6.1.0-linuxk");
-    strcpy(u + 195, "#1 SMP btvmm");
-    strcpy(u + 260, "i686");
-    strcpy(u + 325, "(none)");
+    static char u[390];
+    struct hostreq *r = host_begin(H_UNAME);
+    host_seg(r, u, sizeof u);
+    host_go(r);
+    if (!u[0]) {        /* a host that says nothing: Linux on i686 */
+        strcpy(u, "Linux");
+        strcpy(u + 260, "i686");
+    }
     return copy_to_user(buf, u, sizeof u) < 0 ? -EFAULT : 0;
 }
 
