@@ -75,8 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="run a guest",
         description="Run a guest kernel (ELF32 i386, multiboot, or flat binary) and stream "
-                    "its serial console to stdout.",
-        epilog="exit statuses:\n" + status_table(),
+                    "its serial console to stdout; or run a static i386 Linux program (bt run "
+                    "PROG [--] ARGS) under the bundled guest kernel, with its stdin, stdout, "
+                    "stderr and exit status passed through.",
+        epilog="exit statuses:\n" + status_table() + "\n  a Linux program's run ends with "
+               "the program's own status (128 + N when signal N killed it)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("guest", nargs="?", help=f"guest image (default: {DEFAULT_GUEST.name}, "
@@ -182,11 +185,21 @@ def _linux_args(args: argparse.Namespace) -> None:
         args.argv = [path, *rest]
         return
     args.argv = []
-    if rest:
-        guest = args.guest
-        build_parser()._subparsers._group_actions[0].choices["run"].parse_args(  # type: ignore[union-attr]
-            rest, namespace=args)
-        args.guest, args.args = guest, []
+    reparse_after_guest(args, "run")
+
+
+def reparse_after_guest(args: argparse.Namespace, command: str) -> None:
+    """For a kernel, what follows GUEST on the command line is bt's own options (the
+    ARGS remainder took them): parse them as such, refusing anything else."""
+    rest, guest = list(args.args), args.guest
+    if not rest:
+        return
+    sub = build_parser()._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    args.args = []
+    sub.parse_args([*rest, guest], namespace=args)
+    if args.args or args.guest != guest:
+        sub.error(f"unrecognized arguments: {' '.join(rest)} (a kernel takes no arguments; "
+                  "a Linux program's go after it)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

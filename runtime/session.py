@@ -39,7 +39,9 @@ def run_file(path: str, options: RunOptions | None = None) -> RunResult:
     """Run the guest at ``path``; raises GuestLoadError for a file that cannot be loaded.
 
     A Linux program (:func:`runtime.linux.boot.is_linux_program`) boots the bundled guest
-    kernel with it instead of being loaded as a kernel itself."""
+    kernel with it instead of being loaded as a kernel itself: ``console`` takes its
+    stdout (None: written nowhere), bt's stderr its stderr, and ``output`` of the result
+    is its stdout, as for a kernel's console."""
     opts = options or RunOptions()
     from runtime.linux import boot as linux
 
@@ -47,7 +49,8 @@ def run_file(path: str, options: RunOptions | None = None) -> RunResult:
             linux.guest_program_path(path, linux.HostFs(opts.fs_root))[0]):
         return linux.run(path, _config(opts), opts.native,
                          linux.LinuxOptions(argv=opts.argv, fs_root=opts.fs_root,
-                                            stdin=opts.stdin))
+                                            stdin=opts.stdin, stdout=opts.console,
+                                            quiet=opts.console is None, capture=True))
     machine, state = prepare(path, opts)
     return machine.run(state)
 

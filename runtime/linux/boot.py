@@ -17,18 +17,18 @@ import os
 import struct
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from runtime.pc import multiboot
 from runtime.errors import GuestLoadError
 from runtime.linux.channel import HostChannel, Program
 from runtime.linux.hostfs import HostFs
 from runtime.linux.syscall_names import name as syscall_name
+from runtime.pc import multiboot
 from runtime.pc.loader import BootState, load_guest
 from runtime.pc.machine import MIB, Machine, MachineConfig
-from runtime.report import Outcome, RunResult
+from runtime.report import OUTCOMES, Outcome, RunResult
 
 KERNEL = Path(__file__).resolve().parent / "kernel" / "build" / "linuxk.elf"
 EM_386, ET_EXEC, ET_DYN, PT_INTERP = 3, 2, 3, 3
@@ -67,7 +67,14 @@ def check_program(path: str) -> None:
 
 @dataclass
 class LinuxOptions:
-    """What a Linux run needs beyond the machine's own options."""
+    """What a Linux run needs beyond the machine's own options.
+
+    ``stdout``/``stderr`` default to bt's own (live, unbuffered by the host: each write
+    of the program is written and flushed at once); ``quiet`` writes them nowhere;
+    ``capture`` also keeps what the program wrote (``RunResult.output`` is its stdout,
+    ``stats["linux"]`` stays counters only). ``log`` receives the guest kernel's own
+    messages (bt's stderr by default: never mixed into a captured program stderr).
+    """
 
     argv: Sequence[str] = ()
     fs_root: str | None = None
@@ -76,6 +83,8 @@ class LinuxOptions:
     stdin: BinaryIO | None = None
     env: dict[str, str] | None = None
     capture: bool = False
+    quiet: bool = False
+    log: BinaryIO | None = None
 
 
 def kernel_path() -> Path:
@@ -107,7 +116,10 @@ def prepare(path: str, machine: Machine, mem_mib: int,
                       [os.fsencode(f"{k}={v}") for k, v in env.items()], os.getuid(), os.getgid())
     stdout = opts.stdout if opts.stdout is not None else sys.stdout.buffer
     stderr = opts.stderr if opts.stderr is not None else sys.stderr.buffer
-    channel = HostChannel(machine.mem, program, fs, stdout, stderr, opts.stdin)
+    if opts.quiet:
+        stdout = stderr = None
+    log = opts.log if opts.log is not None else sys.stderr.buffer
+    channel = HostChannel(machine.mem, program, fs, stdout, stderr, opts.stdin, log)
     channel.capture = opts.capture
     machine.bus.attach(channel)
     state = load_guest(str(kernel_path()), machine.uc.mem_write, mem_mib * MIB)
@@ -117,7 +129,11 @@ def prepare(path: str, machine: Machine, mem_mib: int,
 def finish(result: RunResult, channel: HostChannel) -> RunResult:
     """The program's exit status and the kernel's counters in the result."""
     status = channel.exit_status
-    if result.outcome is Outcome.GUEST_EXIT and status is not None:
+    if result.outcome is Outcome.GUEST_EXIT and channel.panicked:
+        result.outcome = Outcome.INTERNAL
+        result.status = OUTCOMES[Outcome.INTERNAL][0]
+        result.message = "the guest kernel panicked (its message is above)"
+    elif result.outcome is Outcome.GUEST_EXIT and status is not None:
         if status & 0x7F:
             result.status = 128 + (status & 0x7F)
             result.message = f"the program was killed by signal {status & 0x7F}"
@@ -126,14 +142,17 @@ def finish(result: RunResult, channel: HostChannel) -> RunResult:
             result.message = f"the program exited with status {result.status}"
     elif result.outcome is Outcome.GUEST_EXIT:
         result.outcome = Outcome.INTERNAL
+        result.status = OUTCOMES[Outcome.INTERNAL][0]
         result.message = "the guest kernel stopped without an exit status"
     channel.fs.close_all()
-    calls = {syscall_name(n): c for n, c in enumerate(channel.syscalls) if c}
-    unknown = {f"{n} {syscall_name(n)}": c for n, c in enumerate(channel.syscalls)
-               if c and n < len(channel.implemented) and not channel.implemented[n]}
+    counts = channel.syscall_counts()
+    calls = {syscall_name(n): c for n, c in counts.items()}
+    unknown = {f"{n} {syscall_name(n)}": c for n, c in counts.items()
+               if not channel.has_row(n)}
     result.stats["linux"] = {
-        "syscalls_total": sum(channel.syscalls),
-        "syscalls": dict(sorted(calls.items(), key=lambda kv: -kv[1])),
+        "rings": rings(result.stats),
+        "syscalls_total": sum(counts.values()),
+        "syscalls": dict(sorted(calls.items(), key=lambda kv: (-kv[1], kv[0]))),
         "enosys": unknown,
         "channel_requests": dict(sorted(channel.requests.items())),
     }
@@ -142,10 +161,29 @@ def finish(result: RunResult, channel: HostChannel) -> RunResult:
     return result
 
 
+def rings(stats: dict[str, object]) -> dict[str, str]:
+    """Where the guest kernel and the program ran, from the machine's own counters: under
+    the monitor the kernel is translated (ring 1) and the program runs direct at ring 3
+    (``user_blocks_translated`` is 0 by design); natively both run as they are."""
+    mon = stats.get("monitor")
+    if not isinstance(mon, dict):
+        return {"guest kernel": "ran as it is at real ring 0 (--native: no monitor)",
+                "program": "ran as it is at real ring 3"}
+    tr = stats.get("translator", {})
+    assert isinstance(tr, dict)
+    return {"guest kernel": f"translated, ran at ring 1: {tr.get('translations', 0)} "
+                            f"blocks of {tr.get('guest_insns_translated', 0)} guest "
+                            f"instructions, entered {mon.get('kernel_entries', 0)} times",
+            "program": f"direct at ring 3: entered {mon.get('user_entries', 0)} times, "
+                       f"{mon.get('user_blocks_translated', 0)} blocks translated"}
+
+
 def run(path: str, config: MachineConfig, native: bool, opts: LinuxOptions) -> RunResult:
-    """Run Linux program ``path`` on the bare machine or under the monitor."""
+    """Run Linux program ``path`` on the bare machine or under the monitor.
+
+    The machine's COM1 gets no stdin: the program's stdin is the channel's."""
     from runtime.session import new_machine
 
-    machine = new_machine(path, config, native)
+    machine = new_machine(path, replace(config, stdin=None), native)
     state, channel = prepare(path, machine, config.mem_mib, opts)
     return finish(machine.run(state), channel)

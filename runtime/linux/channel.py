@@ -41,8 +41,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from runtime.pc.devices.base import Device
 from runtime.linux.hostfs import FsError, HostFs
+from runtime.pc.devices.base import Device
 from runtime.pc.paging import GuestMemory
 
 PORT = 0x500
@@ -91,6 +91,8 @@ class HostChannel(Device):
         self.exit_status: int | None = None
         self.syscalls: list[int] = []
         self.implemented: list[int] = []
+        self.far_syscalls: dict[int, int] = {}
+        self.panicked = False
         self.requests: Counter[str] = Counter()
         self.captured: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
         self.capture = False
@@ -163,8 +165,10 @@ class HostChannel(Device):
         return 0
 
     def op_exit(self, req: Request) -> int:
-        """a[0]: the wait status of the first process (exit code << 8, or the signal)."""
+        """a[0]: the wait status of the first process (exit code << 8, or the signal);
+        a[1] = 1: the guest kernel panicked (its message came through ``log``)."""
         self.exit_status = req.args[0]
+        self.panicked = bool(req.args[1])
         return 0
 
     def op_open(self, req: Request) -> int:
@@ -320,11 +324,29 @@ class HostChannel(Device):
         return len(data)
 
     def op_stats(self, req: Request) -> int:
-        """seg0: u32 counts per system call number; seg1: u8 1 where the kernel has a row."""
+        """seg0: u32 counts per system call number; seg1: u8 1 where the kernel has a row;
+        seg2: (u32 number, u32 count) pairs for numbers past the table (count 0: unused;
+        number 0xffffffff: all the others)."""
         counts = self.read_seg(req, 0)
         self.syscalls = list(struct.unpack(f"<{len(counts) // 4}I", counts))
         self.implemented = list(self.read_seg(req, 1))
+        self.far_syscalls = {}
+        if len(req.segs) > 2:
+            raw = self.read_seg(req, 2)
+            for nr, count in struct.iter_unpack("<II", raw[:len(raw) // 8 * 8]):
+                if count:
+                    self.far_syscalls[nr] = self.far_syscalls.get(nr, 0) + count
         return 0
+
+    def syscall_counts(self) -> dict[int, int]:
+        """System calls made, by number (reported by the kernel at exit)."""
+        counts = {n: c for n, c in enumerate(self.syscalls) if c}
+        counts.update(self.far_syscalls)
+        return counts
+
+    def has_row(self, nr: int) -> bool:
+        """Whether the guest kernel implements system call ``nr`` (not -ENOSYS)."""
+        return nr < len(self.implemented) and bool(self.implemented[nr])
 
     def op_getcwd(self, req: Request) -> int:
         """seg0 out; no seg1: the program's initial cwd; seg1 (a path): its canonical form,

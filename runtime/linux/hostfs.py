@@ -87,10 +87,30 @@ class HostFs:
     # --- names ---------------------------------------------------------------------
     def host_path(self, path: str, follow: bool = True) -> str:
         """The host path of guest absolute ``path``. Under ``--fs`` every component is
-        resolved inside the root (symbolic links included), raising FsError."""
+        resolved inside the root (symbolic links included), raising FsError. With the
+        host's own root, bt's own process is not part of the view (:meth:`_is_bt`)."""
         if self.root is None:
+            if self._is_bt(path, follow):
+                raise FsError(errno.ENOENT)
             return path
         return self._resolve(path, follow, 0)
+
+    @staticmethod
+    def _is_bt(path: str, follow: bool) -> bool:
+        """Whether ``path`` names bt's own process in the host's /proc (``/proc/self``,
+        ``/proc/thread-self``, ``/proc/PID`` of bt or one of its threads, or a link to one
+        such as ``/dev/fd``): the program would read the monitor's memory map, command line
+        and open files there. Its own ``/proc/self/exe`` and ``/proc/self/fd/N`` are the
+        guest kernel's (kernel/file.c)."""
+        if "proc" not in path and not path.startswith("/dev"):
+            return False
+        head, tail = os.path.split(path)
+        real = os.path.realpath(path) if follow else os.path.join(os.path.realpath(head), tail)
+        parts = real.split("/")
+        if len(parts) < 3 or parts[1] != "proc" or not parts[2].isdigit():
+            return False
+        pid = int(parts[2])
+        return pid == os.getpid() or os.path.exists(f"/proc/{os.getpid()}/task/{pid}")
 
     def _resolve(self, path: str, follow: bool, depth: int) -> str:
         parts = [p for p in path.split("/") if p and p != "."]

@@ -100,5 +100,11 @@ NAMES: dict[int, str] = {
 }
 
 
+#: the number under which the guest kernel counts the out-of-table calls it has no slot for
+OTHERS = 0xFFFFFFFF
+
+
 def name(number: int) -> str:
+    if number == OTHERS:
+        return "(other numbers past the table)"
     return NAMES.get(number, f"syscall_{number}")

@@ -33,4 +33,16 @@ static __attribute__((unused)) void putnum(const char *label, int v)
     puts1(label);
     sys3(NR_write, 1, buf + i + 1, 31 - i);
 }
+/* _start for a program that reads its arguments: the initial stack (argc, argv[], NULL,
+ * envp[], NULL, auxv) is passed to FN by address (i386 ABI, Linux fs/binfmt_elf.c) */
+#define START(fn) void fn(int *sp); \
+    __asm__(".globl _start\n_start:\n xor %ebp, %ebp\n push %esp\n call " #fn "\n hlt");
+
+static __attribute__((unused)) int atoi1(const char *s)
+{
+    int v = 0;
+    while (*s >= '0' && *s <= '9')
+        v = v * 10 + *s++ - '0';
+    return v;
+}
 #endif

@@ -362,8 +362,15 @@ static int parse_fd_path(const char *p)
     return -1;
 }
 
+/* /proc/self/exe names the running program's image (the host's names bt itself) */
+const char *proc_alias(const char *abs)
+{
+    return !strcmp(abs, "/proc/self/exe") && cur->exe[0] ? cur->exe : abs;
+}
+
 s32 path_open(const char *abs, u32 flags, struct file **out)
 {
+    abs = proc_alias(abs);
     for (u32 i = 0; i < sizeof devices / sizeof devices[0]; i++)
         if (!strcmp(abs, devices[i].path)) {
             struct file *f = file_new(devices[i].type);
@@ -398,6 +405,8 @@ s32 path_open(const char *abs, u32 flags, struct file **out)
 
 s32 host_path_stat(const char *abs, struct kstat *st, int follow)
 {
+    if (follow)
+        abs = proc_alias(abs);
     for (u32 i = 0; i < sizeof devices / sizeof devices[0]; i++)
         if (!strcmp(abs, devices[i].path)) {
             struct file f = {.type = devices[i].type};

@@ -192,6 +192,7 @@ struct kstat;
 s32 sys_read(s32 fd, u32 buf, u32 n);
 s32 file_stat(struct file *f, struct kstat *st);
 s32 host_path_stat(const char *abs, struct kstat *st, int follow);
+const char *proc_alias(const char *abs);
 #define AT_FDCWD (-100)
 #define AT_SYMLINK_NOFOLLOW 0x100
 #define AT_EMPTY_PATH 0x1000

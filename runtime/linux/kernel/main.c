@@ -50,7 +50,7 @@ static const char *const signame[] = {[4] = "SIGILL", [5] = "SIGTRAP", [7] = "SI
 static void fault_signal(struct regs *tf, int sig, u32 addr)
 {
     if (cur->sa[sig].handler <= 1 || (cur->sigmask & (1ull << (sig - 1)))) {
-        kprintf("bt: linux: pid %d (%s) killed by %s at eip %x (address %x)\n", cur->pid,
+        kprintf("bt: linux: pid %d (%s) killed by %s at eip 0x%x (address 0x%x)\n", cur->pid,
                 cur->exe, signame[sig], tf->eip, addr);
         proc_exit(sig);
     }
@@ -70,13 +70,13 @@ void trap(struct regs *tf)
         if (addr < USER_TOP && cur->mm && mm_fault(cur->mm, addr, tf->err & 2) == 0)
             break;
         if (!user)
-            panic("linuxk: kernel page fault at %x (eip %x, error %x)\n", addr, tf->eip, tf->err);
+            panic("linuxk: kernel page fault at 0x%x (eip 0x%x, error 0x%x)\n", addr, tf->eip, tf->err);
         fault_signal(tf, 11, addr);
         break;
     }
     default:
         if (!user)
-            panic("linuxk: kernel exception %d at eip %x (error %x)\n", tf->vector, tf->eip,
+            panic("linuxk: kernel exception %d at eip 0x%x (error 0x%x)\n", tf->vector, tf->eip,
                   tf->err);
         fault_signal(tf, tf->vector == 0 || tf->vector == 16 || tf->vector == 19 ? 8
                          : tf->vector == 6 ? 4 : tf->vector == 3 || tf->vector == 1 ? 5 : 11,

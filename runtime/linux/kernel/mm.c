@@ -52,7 +52,7 @@ static void frame_ref(u32 phys)
 {
     u32 i = phys / PAGE;
     if (used[i] == 255)
-        panic("linuxk: frame %x: too many references\n", phys);
+        panic("linuxk: frame 0x%x: too many references\n", phys);
     used[i]++;
 }
 
@@ -62,7 +62,7 @@ void frame_put(u32 phys)
 {
     u32 i = phys / PAGE;
     if (!used[i])
-        panic("linuxk: frame %x freed twice\n", phys);
+        panic("linuxk: frame 0x%x freed twice\n", phys);
     if (!--used[i]) {
         nfree++;
         if (i < hint)

@@ -308,9 +308,10 @@ s32 sys_faccessat(s32 dirfd, u32 upath, u32 mode, u32 flags)
     struct kstat st;
     if (host_path_stat(abs, &st, 1) == 0 && (st.mode & S_IFMT) == 0020000)
         return 0;       /* the kernel's own devices */
+    const char *name = proc_alias(abs);
     struct hostreq *r = host_begin(H_ACCESS);
     r->a[0] = mode;
-    host_seg(r, abs, strlen(abs));
+    host_seg(r, name, strlen(name));
     return host_go(r);
 }
 

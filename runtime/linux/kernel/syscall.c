@@ -574,13 +574,34 @@ static const struct row table[NSYS] = {
     [414] = {"ppoll_time64", w_ppoll64}, [439] = {"faccessat2", W(sys_faccessat)},
 };
 
+/* numbers past the table: the first NFAR distinct ones counted each, the rest under
+ * far_other (reported as number 0xffffffff) */
+#define NFAR 16
+static u32 far[NFAR][2], far_other;
+
+static void count_far(u32 nr)
+{
+    for (int i = 0; i < NFAR; i++) {
+        if (far[i][1] && far[i][0] == nr) {
+            far[i][1]++;
+            return;
+        }
+        if (!far[i][1]) {
+            far[i][0] = nr;
+            far[i][1] = 1;
+            return;
+        }
+    }
+    far_other++;
+}
+
 void syscall(struct regs *tf)
 {
     u32 nr = tf->eax;
     if (nr < NSYS)
         counts[nr]++;
     else
-        counts[0]++;    /* numbers past the table are counted under 0 (restart_syscall) */
+        count_far(nr);
     if (nr >= NSYS || !table[nr].fn) {
         tf->eax = -ENOSYS;
         return;
@@ -588,7 +609,8 @@ void syscall(struct regs *tf)
     tf->eax = table[nr].fn(tf->ebx, tf->ecx, tf->edx, tf->esi, tf->edi, tf->ebp, tf);
 }
 
-/* counts per number, and which numbers have a row: one request at exit */
+/* counts per number, which numbers have a row, and the (number, count) pairs past the
+ * table: one request at exit */
 void syscall_report(void)
 {
     static u8 have[NSYS];
@@ -597,5 +619,10 @@ void syscall_report(void)
     struct hostreq *r = host_begin(H_STATS);
     host_seg(r, counts, sizeof counts);
     host_seg(r, have, sizeof have);
+    if (far_other) {
+        far[NFAR - 1][0] = 0xFFFFFFFFu;
+        far[NFAR - 1][1] += far_other;
+    }
+    host_seg(r, far, sizeof far);
     host_go(r);
 }
