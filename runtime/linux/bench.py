@@ -9,8 +9,10 @@ making 100,000 ``getppid`` calls through ``int 0x80`` (each one a trap into the 
 kernel and back: under the monitor, a ring-3 trap, a translated kernel path and an
 ``iret`` callout); ``busybox-sha256`` is Debian's busybox ``sha256sum`` of a 16 MiB file
 (user compute, direct at ring 3, plus 64 KiB reads through the channel). A time is the
-best of ``--repeat`` whole runs (boot included) in seconds; each guest run's output must
-equal the host CPU's, or the row reports the difference instead of a time.
+processor time (user + system) of the best of ``--repeat`` whole runs, boot included;
+wall-clock seconds follow it (on a machine shared with other work they measure the load
+as much as the run). Each guest run's output must equal the host CPU's, or the row
+reports the difference instead of a time.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import argparse
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from runtime.linux.compare import ProgramRun, guest_run, host_run
@@ -55,30 +57,36 @@ ROWS: dict[str, Row] = {r.name: r for r in (
 )}
 
 
+RUNS = ("host", "native", "monitor")
+
+
 @dataclass
 class Timing:
+    """A row's best runs (by processor time), or why it has none."""
+
     row: str
-    host: float
-    native: float
-    monitor: float
+    runs: dict[str, ProgramRun] = field(default_factory=dict)
     problem: str = ""
 
     def line(self) -> str:
         if self.problem:
             return f"{self.row:<16} {self.problem}"
-        return (f"{self.row:<16} {self.host:>9.3f} {self.native:>9.3f} {self.monitor:>9.3f} "
-                f"{self.native / self.host:>11.1f}x {self.monitor / self.host:>11.1f}x "
-                f"{self.monitor / self.native:>11.2f}x")
+        cpu = [self.runs[r].cpu_seconds for r in RUNS]
+        wall = "/".join(f"{self.runs[r].seconds:.2f}" for r in RUNS)
+        return (f"{self.row:<16} {cpu[0]:>9.3f} {cpu[1]:>9.3f} {cpu[2]:>9.3f} "
+                f"{cpu[1] / cpu[0]:>11.1f}x {cpu[2] / cpu[0]:>11.1f}x "
+                f"{cpu[2] / cpu[1]:>11.2f}x   {wall}")
 
 
 HEADER = (f"{'row':<16} {'host s':>9} {'native s':>9} {'monitor s':>9} "
-          f"{'native/host':>12} {'monitor/host':>12} {'mon/native':>12}")
+          f"{'native/host':>12} {'monitor/host':>12} {'mon/native':>12}   wall s h/n/m\n"
+          f"{'':<16} (processor seconds, user + system: fair on a shared machine)")
 
 
 def measure(row: Row, scratch: Path, repeat: int = 1) -> Timing:
     if not row.program.exists():
-        return Timing(row.name, 0, 0, 0, f"{row.program} is not built ('make linux', "
-                                         "'make busybox')")
+        return Timing(row.name, problem=f"{row.program} is not built ('make linux', "
+                                        "'make busybox')")
     args = row.args(scratch)
     best: dict[str, ProgramRun] = {}
     for _ in range(repeat):
@@ -87,12 +95,11 @@ def measure(row: Row, scratch: Path, repeat: int = 1) -> Timing:
                 "monitor": guest_run(str(row.program), args, False)}
         for name, run in runs.items():
             if name != "host" and run.key() != runs["host"].key():
-                return Timing(row.name, 0, 0, 0, f"{name} differs from the host CPU: "
-                                                 f"{run.message or run.stdout[:60]!r}")
-            if name not in best or run.seconds < best[name].seconds:
+                return Timing(row.name, problem=f"{name} differs from the host CPU: "
+                                                f"{run.message or run.stdout[:60]!r}")
+            if name not in best or run.cpu_seconds < best[name].cpu_seconds:
                 best[name] = run
-    return Timing(row.name, best["host"].seconds, best["native"].seconds,
-                  best["monitor"].seconds)
+    return Timing(row.name, best)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

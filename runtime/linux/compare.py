@@ -14,6 +14,7 @@ guest kernel's own messages (written to bt's stderr, apart from the program's).
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,9 @@ class ProgramRun:
     seconds: float
     message: str = ""
     stats: dict[str, object] = field(default_factory=dict)
+    #: processor time (user + system) the run took: a fairer time than ``seconds`` on a
+    #: shared machine (the host CPU's from its rusage, a guest run's from bt's process)
+    cpu_seconds: float = 0.0
 
     def key(self) -> tuple[bytes, bytes, int]:
         return self.stdout, self.stderr, self.status
@@ -62,6 +66,11 @@ def _read_back(f: BinaryIO) -> bytes:
     return f.read()
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def host_run(path: str, args: Sequence[str], stdin: bytes | None = None,
              env: dict[str, str] | None = None, fs_root: str | None = None,
              timeout: float = 120.0) -> ProgramRun:
@@ -76,7 +85,7 @@ def host_run(path: str, args: Sequence[str], stdin: bytes | None = None,
     executable = path if fs_root is None else path if path.startswith("/") else "/" + path
     with _stdin_file(stdin) as fin, tempfile.TemporaryFile() as out, \
             tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _children_cpu()
         try:
             proc = subprocess.run([path, *args], executable=executable, stdin=fin, stdout=out,
                                   stderr=err, env=os.environ if env is None else env,
@@ -89,7 +98,8 @@ def host_run(path: str, args: Sequence[str], stdin: bytes | None = None,
         except OSError as e:
             raise GuestLoadError(path, f"the host CPU cannot run it: {e.strerror}") from None
         seconds = time.perf_counter() - start
-        return ProgramRun(_read_back(out), _read_back(err), status, seconds, message)
+        return ProgramRun(_read_back(out), _read_back(err), status, seconds, message,
+                          cpu_seconds=_children_cpu() - cpu)
 
 
 def guest_run(path: str, args: Sequence[str], native: bool, stdin: bytes | None = None,
@@ -101,12 +111,12 @@ def guest_run(path: str, args: Sequence[str], native: bool, stdin: bytes | None 
             tempfile.TemporaryFile() as err:
         opts = LinuxOptions(argv=[path, *args], fs_root=fs_root, stdout=out,  # type: ignore[arg-type]
                             stderr=err, stdin=fin, env=env)  # type: ignore[arg-type]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = linux_run(path, config, native, opts)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         message = "" if result.outcome is Outcome.GUEST_EXIT else result.report()
         return ProgramRun(_read_back(out), _read_back(err), result.status, seconds, message,
-                          result.stats)
+                          result.stats, cpu)
 
 
 @dataclass
@@ -138,7 +148,8 @@ class LinuxDiff:
                  *(_same(r.stdout, self.host.stdout) for r in runs[1:])),
                 ("stderr", f"{len(self.host.stderr)} bytes",
                  *(_same(r.stderr, self.host.stderr) for r in runs[1:])),
-                ("seconds", *(f"{r.seconds:.3f}" for r in runs))]
+                ("seconds", *(f"{r.seconds:.3f}" for r in runs)),
+                ("cpu seconds", *(f"{r.cpu_seconds:.3f}" for r in runs))]
         lines = [f"{a:<12} {b:<16} {c:<16} {d}" for a, b, c, d in rows]
         lines.append(f"verdict: {'EQUIVALENT' if self.equivalent else 'DIFFERENT'}")
         lines += [f"  {p}" for p in self.problems()]
