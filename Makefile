@@ -4,16 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast corpus lint reference clean
+.PHONY: run test test-fast corpus linux busybox bash-static lint reference clean
 
 # the default guest exits through port 0xf4 with 0: bt's status is (0<<1)|1 = 1, as QEMU's
-run: $(STAMP) corpus
+run: $(STAMP) corpus linux
 	@$(BIN)/bt run; status=$$?; [ $$status -eq 1 ] || { echo "bt run: status $$status"; exit $$status; }
 
-test: $(STAMP) corpus
+test: $(STAMP) corpus linux
 	$(BIN)/pytest -q
 
-test-fast: $(STAMP) corpus
+test-fast: $(STAMP) corpus linux
 	$(BIN)/pytest -q -m "not slow"
 
 $(STAMP): pyproject.toml setup.py runtime/pc/_hooks.c
@@ -25,6 +25,17 @@ $(STAMP): pyproject.toml setup.py runtime/pc/_hooks.c
 corpus:
 	$(MAKE) -s -C corpus
 
+# the guest kernel for Linux programs, and the test programs (tests/linux)
+linux:
+	$(MAKE) -s -C runtime/linux/kernel
+	$(MAKE) -s -C tests/linux
+
+# Debian's i386 busybox-static and bash-static in .cache/ (their tests skip without them)
+busybox:
+	@sh tests/linux/get-deb.sh busybox-static .cache/busybox
+bash-static:
+	@sh tests/linux/get-deb.sh bash-static .cache/bash-static
+
 lint: $(STAMP)
 	$(BIN)/ruff check bt runtime tests bench
 
@@ -34,4 +45,6 @@ reference: corpus
 
 clean:
 	$(MAKE) -s -C corpus clean
+	$(MAKE) -s -C runtime/linux/kernel clean
+	$(MAKE) -s -C tests/linux clean
 	rm -rf $(VENV) build *.egg-info runtime/pc/_hooks*.so

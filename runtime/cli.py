@@ -75,12 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="run a guest",
         description="Run a guest kernel (ELF32 i386, multiboot, or flat binary) and stream "
-                    "its serial console to stdout.",
-        epilog="exit statuses:\n" + status_table(),
+                    "its serial console to stdout; or run a static i386 Linux program (bt run "
+                    "PROG [--] ARGS) under the bundled guest kernel, with its stdin, stdout, "
+                    "stderr and exit status passed through.",
+        epilog="exit statuses:\n" + status_table() + "\n  a Linux program's run ends with "
+               "the program's own status (128 + N when signal N killed it)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("guest", nargs="?", help=f"guest image (default: {DEFAULT_GUEST.name}, "
-                                               "the bundled hello guest)")
+                                               "the bundled hello guest), or a static i386 "
+                                               "Linux program")
+    run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS",
+                     help="a Linux program's arguments: everything after PROG (a first '--' "
+                          "is dropped); bt's options go before PROG")
+    run.add_argument("--fs", metavar="DIR", default=None,
+                     help="a Linux program sees host directory DIR as its / (default: the "
+                          "host's file system, read only)")
     run.add_argument("--native", action="store_true",
                      help="run on the bare machine: guest kernel at real ring 0, no monitor")
     run.add_argument("--mem", type=_positive, default=128, metavar="MiB",
@@ -156,12 +166,45 @@ def run_guest(args: argparse.Namespace) -> RunResult:
     options = RunOptions(native=args.native, mem_mib=args.mem, deterministic=args.deterministic,
                          max_insns=args.max_insns, timeout_s=args.timeout, cmdline=args.cmdline,
                          modules=tuple(args.module), load_addr=args.load_addr, entry=args.entry,
-                         console=None if args.quiet else sys.stdout.buffer, stdin=stdin)
+                         console=None if args.quiet else sys.stdout.buffer, stdin=stdin,
+                         argv=tuple(args.argv), fs_root=args.fs)
     return run_file(path, options)
+
+
+def _linux_args(args: argparse.Namespace) -> None:
+    """Split what follows PROG: a Linux program's arguments, or (for a kernel) bt's own
+    options, as before."""
+    from runtime.linux.boot import HostFs, guest_program_path, is_linux_program
+
+    rest = list(args.args)
+    path = args.guest
+    if path is not None and args.load_addr is None and is_linux_program(
+            guest_program_path(path, HostFs(args.fs))[0]):
+        if rest[:1] == ["--"]:
+            rest = rest[1:]
+        args.argv = [path, *rest]
+        return
+    args.argv = []
+    reparse_after_guest(args, "run")
+
+
+def reparse_after_guest(args: argparse.Namespace, command: str) -> None:
+    """For a kernel, what follows GUEST on the command line is bt's own options (the
+    ARGS remainder took them): parse them as such, refusing anything else."""
+    rest, guest = list(args.args), args.guest
+    if not rest:
+        return
+    sub = build_parser()._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    args.args = []
+    sub.parse_args([*rest, guest], namespace=args)
+    if args.args or args.guest != guest:
+        sub.error(f"unrecognized arguments: {' '.join(rest)} (a kernel takes no arguments; "
+                  "a Linux program's go after it)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
+        _linux_args(args)
         result = run_guest(args)
     except GuestLoadError as err:
         sys.stderr.write(f"bt: {err}\n")

@@ -30,29 +30,53 @@ class RunOptions:
     entry: int | None = None
     console: BinaryIO | None = None
     stdin: BinaryIO | None = None
+    #: a Linux program's arguments (argv, argv[0] included) and --fs root
+    argv: Sequence[str] = field(default_factory=tuple)
+    fs_root: str | None = None
 
 
 def run_file(path: str, options: RunOptions | None = None) -> RunResult:
-    """Run the guest at ``path``; raises GuestLoadError for a file that cannot be loaded."""
-    machine, state = prepare(path, options)
+    """Run the guest at ``path``; raises GuestLoadError for a file that cannot be loaded.
+
+    A Linux program (:func:`runtime.linux.boot.is_linux_program`) boots the bundled guest
+    kernel with it instead of being loaded as a kernel itself: ``console`` takes its
+    stdout (None: written nowhere), bt's stderr its stderr, and ``output`` of the result
+    is its stdout, as for a kernel's console."""
+    opts = options or RunOptions()
+    from runtime.linux import boot as linux
+
+    if opts.load_addr is None and linux.is_linux_program(
+            linux.guest_program_path(path, linux.HostFs(opts.fs_root))[0]):
+        return linux.run(path, _config(opts), opts.native,
+                         linux.LinuxOptions(argv=opts.argv, fs_root=opts.fs_root,
+                                            stdin=opts.stdin, stdout=opts.console,
+                                            quiet=opts.console is None, capture=True))
+    machine, state = prepare(path, opts)
     return machine.run(state)
+
+
+def _config(opts: RunOptions) -> MachineConfig:
+    return MachineConfig(mem_mib=opts.mem_mib, deterministic=opts.deterministic,
+                         max_insns=opts.max_insns, timeout_s=opts.timeout_s,
+                         console=opts.console, stdin=opts.stdin)
+
+
+def new_machine(path: str, config: MachineConfig, native: bool) -> Machine:
+    """The bare machine, or the monitor (checking that it can hold the RAM asked for)."""
+    if native:
+        return Machine(config)
+    from runtime.vmm.monitor import Monitor
+
+    if config.mem_mib * MIB > MAX_GUEST_RAM:
+        raise GuestLoadError(path, f"the monitor supports at most {MAX_GUEST_RAM // MIB} MiB "
+                                   "of guest RAM (--mem)")
+    return Monitor(config)
 
 
 def prepare(path: str, options: RunOptions | None = None) -> tuple[Machine, BootState]:
     """The machine (bare or monitored) with the guest loaded, ready to ``run``."""
     opts = options or RunOptions()
-    config = MachineConfig(mem_mib=opts.mem_mib, deterministic=opts.deterministic,
-                           max_insns=opts.max_insns, timeout_s=opts.timeout_s,
-                           console=opts.console, stdin=opts.stdin)
-    if opts.native:
-        machine = Machine(config)
-    else:
-        from runtime.vmm.monitor import Monitor
-
-        if config.mem_mib * MIB > MAX_GUEST_RAM:
-            raise GuestLoadError(path, f"the monitor supports at most {MAX_GUEST_RAM // MIB} MiB "
-                                       "of guest RAM (--mem)")
-        machine = Monitor(config)
+    machine = new_machine(path, _config(opts), opts.native)
     state = load_guest(path, machine.uc.mem_write, opts.mem_mib * MIB, cmdline=opts.cmdline or "",
                        modules=opts.modules, load_addr=opts.load_addr, entry=opts.entry)
     return machine, state

@@ -327,7 +327,16 @@ def add_parser(sub: object, int_type: object, positive: object) -> None:
                     "final registers and a guest RAM digest; on a difference, find the first "
                     "guest instruction after which native and monitor differ. Exit 0 only if "
                     "all agree.")
-    p.add_argument("guest", help="guest image (ELF, multiboot, or flat with --load-addr)")
+    p.add_argument("guest", help="guest image (ELF, multiboot, or flat with --load-addr), or a "
+                                 "static i386 Linux program: then the host CPU, the bare machine "
+                                 "and the monitor run it (runtime/linux/compare.py)")
+    p.add_argument("args", nargs="...", metavar="ARGS",
+                   help="a Linux program's arguments (a first '--' is dropped)")
+    p.add_argument("--fs", metavar="DIR", default=None, help="a Linux program's / (see bt run)")
+    p.add_argument("--stdin", metavar="FILE", default=None,
+                   help="a Linux program's stdin in every run (default /dev/null)")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="a Linux program's time limit per run")
     p.add_argument("--mem", type=positive, default=128, metavar="MiB", help="guest RAM (default 128)")
     p.add_argument("--load-addr", type=int_type, default=None, metavar="ADDR",
                    help="load a flat binary at this physical address")
@@ -344,6 +353,15 @@ def cmd_diff(args: object) -> int:
     from runtime.report import OUTCOMES
 
     a = args
+    from runtime.linux.boot import is_linux_program
+
+    if a.load_addr is None and is_linux_program(a.guest):  # type: ignore[attr-defined]
+        from runtime.linux.compare import cmd_diff as linux_diff
+
+        return linux_diff(a)
+    from runtime.cli import reparse_after_guest
+
+    reparse_after_guest(a, "diff")  # type: ignore[arg-type]
     options = RunOptions(mem_mib=a.mem, load_addr=a.load_addr, entry=a.entry,  # type: ignore[attr-defined]
                          max_insns=a.max_insns)  # type: ignore[attr-defined]
     if not Path(a.guest).exists():  # type: ignore[attr-defined]
