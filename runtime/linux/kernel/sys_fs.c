@@ -264,7 +264,10 @@ s32 sys_statx(s32 dirfd, u32 path, u32 flags, u32 mask, u32 buf)
     return copy_to_user(buf, b, sizeof b) < 0 ? -EFAULT : 0;
 }
 
-s32 sys_getdents64(s32 fd, u32 ubuf, u32 len)
+/* getdents and getdents64 differ only in the record layout the host writes:
+ * 0 = struct linux_dirent64, 2 = the old struct linux_dirent
+ * {ulong ino, off; u16 reclen; char name[]; pad; type} */
+static s32 getdents(s32 fd, u32 ubuf, u32 len, u32 layout)
 {
     struct file *f = fd_file(fd);
     if (!f)
@@ -273,6 +276,7 @@ s32 sys_getdents64(s32 fd, u32 ubuf, u32 len)
         return -ENOTDIR;
     struct hostreq *r = host_begin(H_GETDENTS);
     r->a[0] = f->host;
+    r->a[1] = layout;
     int n = host_user_segs(r, ubuf, len, 1);
     if (n < 0)
         return n;
@@ -280,22 +284,14 @@ s32 sys_getdents64(s32 fd, u32 ubuf, u32 len)
     return host_go(r);
 }
 
-/* old getdents: struct linux_dirent {ulong ino, off; u16 reclen; char name[]; pad; type} */
+s32 sys_getdents64(s32 fd, u32 ubuf, u32 len)
+{
+    return getdents(fd, ubuf, len, 0);
+}
+
 s32 sys_getdents(s32 fd, u32 ubuf, u32 len)
 {
-    struct file *f = fd_file(fd);
-    if (!f)
-        return -EBADF;
-    if (f->type != F_DIR)
-        return -ENOTDIR;
-    struct hostreq *r = host_begin(H_GETDENTS);
-    r->a[0] = f->host;
-    r->a[1] = 2;        /* the old layout */
-    int n = host_user_segs(r, ubuf, len, 1);
-    if (n < 0)
-        return n;
-    r->a[5] = n;
-    return host_go(r);
+    return getdents(fd, ubuf, len, 2);
 }
 
 s32 sys_faccessat(s32 dirfd, u32 upath, u32 mode, u32 flags)
