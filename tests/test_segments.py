@@ -43,18 +43,10 @@ from runtime.pc.cpustate import (
 from runtime.pc.delivery import Fault, Unsupported
 from runtime.pc.paging import PageFault
 from runtime.pc.x86 import NT, VIF, VIP, VM, ZF, Descriptor
-from runtime.vmm.segments import (
-    Processor,
-    far_call,
-    far_jmp,
-    far_ret,
-    iret,
-    lar,
-    load_segment,
-    lsl,
-    verr,
-    verw,
-)
+from runtime.vmm.segments.descriptors import Processor
+from runtime.vmm.segments.loads import lar, load_segment, lsl, verr, verw
+from runtime.vmm.segments.returns import far_ret, iret
+from runtime.vmm.segments.transfers import far_call, far_jmp
 
 # --- the memory image -------------------------------------------------------------------
 MEM = 0x30000
@@ -607,7 +599,7 @@ ACCESSED_CASES = {
 @pytest.mark.parametrize("name", ACCESSED_CASES)
 def test_accessed_bit_on_cs_ss_load(name: str) -> None:
     """The SDM sets the accessed bit of CS/SS loaded by a far transfer; unicorn (QEMU 5) and
-    qemu TCG do not, and the monitor must equal the native run: segments.py follows them."""
+    qemu TCG do not, and the monitor must equal the native run: runtime.vmm.segments follows them."""
     check([ACCESSED_CASES[name]])
 
 

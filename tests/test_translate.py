@@ -1164,7 +1164,7 @@ def test_lar_lsl_verr_verw_on_many_selectors(ring: int) -> None:
     setup = (f"mov dword ptr [{LDT_BASE + 8:#x}], 0x0000ffff; mov dword ptr [{LDT_BASE + 12:#x}], "
              f"0x00cf9200; mov ax, {LDT_SEL}; lldt ax;")
     # lar shows the accessed bit, which unicorn does not set on CS/SS loads (iret to ring 3)
-    # while runtime/vmm/segments.py does, as the SDM says (tests/test_segments.py): preset it
+    # while runtime/vmm/segments/ does, as the SDM says (tests/test_segments.py): preset it
     setup += "".join(f"or byte ptr [{GDT + (sel & ~7) + 5:#x}], 1;"
                      for sel in (KCODE, KDATA, UCODE, UDATA))
     checks = []

@@ -2,7 +2,7 @@
 
 mov/pop to a segment register, lds/les/lfs/lgs/lss, far jmp/call/ret, iret
 and the descriptor checks lar/lsl/verr/verw: the guest's virtual state is
-copied into a :class:`runtime.vmm.segments.Processor`, the SDM's pseudo-code
+copied into a :class:`runtime.vmm.segments.descriptors.Processor`, the SDM's pseudo-code
 runs on it, and what changed is committed to the virtual CPU.
 """
 
@@ -18,7 +18,6 @@ from bt.rewrite import CalloutSite
 from runtime.pc.cpustate import SEG_CS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_SS, SegCache
 from runtime.pc.delivery import Fault
 from runtime.pc.x86 import ZF, Vector
-from runtime.vmm import segments
 from runtime.vmm.callouts.host import CalloutHost, Handler
 from runtime.vmm.callouts.operands import (
     MASK32,
@@ -30,17 +29,19 @@ from runtime.vmm.callouts.operands import (
     write_operand,
     write_reg,
 )
+from runtime.vmm.segments import loads, returns, transfers
+from runtime.vmm.segments.descriptors import Processor
 
 
-def _processor(mon: CalloutHost, next_eip: int) -> segments.Processor:
+def _processor(mon: CalloutHost, next_eip: int) -> Processor:
     mon.cpu.load()
-    return segments.Processor(
+    return Processor(
         cpl=mon.vcpu.v.cpl, segs=[mon.vcpu.seg(i) for i in range(10)],
         eflags=mon.vcpu.reg(X.UC_X86_REG_EFLAGS), esp=mon.cpu.reg(X.UC_X86_REG_ESP),
         eip=next_eip, read=mon.mem.read, write=mon.mem.write)
 
 
-def _commit(mon: CalloutHost, p: segments.Processor, before: list[SegCache], cpl: int,
+def _commit(mon: CalloutHost, p: Processor, before: list[SegCache], cpl: int,
             transfer: bool, hold_interrupts: bool = False) -> None:
     """Apply an operation's result to the virtual CPU (the blob is loaded)."""
     vcpu = mon.vcpu
@@ -56,7 +57,7 @@ def _commit(mon: CalloutHost, p: segments.Processor, before: list[SegCache], cpl
     vcpu.set_reg(X.UC_X86_REG_EFLAGS, p.eflags)
 
 
-def _transfer(mon: CalloutHost, co: CalloutSite, op: Callable[[segments.Processor], None]) -> bool:
+def _transfer(mon: CalloutHost, co: CalloutSite, op: Callable[[Processor], None]) -> bool:
     p = _processor(mon, co.next_eip)
     before, cpl = list(p.segs), p.cpl
     op(p)
@@ -79,24 +80,24 @@ def _far_pointer(mon: CalloutHost, insn: CsInsn) -> tuple[int, int]:
 
 def far_jmp(mon: CalloutHost, co: CalloutSite) -> bool:
     sel, off = _far_pointer(mon, co.ginsn.insn)  # type: ignore[union-attr]
-    return _transfer(mon, co, lambda p: segments.far_jmp(p, sel, off))
+    return _transfer(mon, co, lambda p: transfers.far_jmp(p, sel, off))
 
 
 def far_call(mon: CalloutHost, co: CalloutSite) -> bool:
     insn = co.ginsn.insn  # type: ignore[union-attr]
     sel, off = _far_pointer(mon, insn)
-    return _transfer(mon, co, lambda p: segments.far_call(p, sel, off, opsize(insn) * 8))
+    return _transfer(mon, co, lambda p: transfers.far_call(p, sel, off, opsize(insn) * 8))
 
 
 def far_ret(mon: CalloutHost, co: CalloutSite) -> bool:
     insn = co.ginsn.insn  # type: ignore[union-attr]
     n = insn.operands[0].imm if insn.operands else 0
-    return _transfer(mon, co, lambda p: segments.far_ret(p, n, opsize(insn) * 8))
+    return _transfer(mon, co, lambda p: returns.far_ret(p, n, opsize(insn) * 8))
 
 
 def iret(mon: CalloutHost, co: CalloutSite) -> bool:
     insn = co.ginsn.insn  # type: ignore[union-attr]
-    return _transfer(mon, co, lambda p: segments.iret(p, opsize(insn) * 8))
+    return _transfer(mon, co, lambda p: returns.iret(p, opsize(insn) * 8))
 
 
 def load_sreg(mon: CalloutHost, co: CalloutSite) -> bool:
@@ -114,7 +115,7 @@ def load_sreg(mon: CalloutHost, co: CalloutSite) -> bool:
         selector = read_operand(mon, insn, 1, 2) & 0xFFFF
     p = _processor(mon, co.next_eip)
     before, cpl = list(p.segs), p.cpl
-    segments.load_segment(p, seg, selector)
+    loads.load_segment(p, seg, selector)
     if is_pop:
         p.esp = (p.esp + size) & MASK32
     _commit(mon, p, before, cpl, transfer=False, hold_interrupts=seg == SEG_SS)
@@ -132,7 +133,7 @@ def load_far_pointer(mon: CalloutHost, co: CalloutSite) -> bool:
     selector = int.from_bytes(raw[size:], "little")
     p = _processor(mon, co.next_eip)
     before, cpl = list(p.segs), p.cpl
-    segments.load_segment(p, seg, selector)
+    loads.load_segment(p, seg, selector)
     _commit(mon, p, before, cpl, transfer=False)
     write_reg(mon, insn, insn.operands[0].reg, offset)
     return False
@@ -144,7 +145,7 @@ def descriptor_check(kind: str) -> Handler:
         sel_op = 0 if kind in ("verr", "verw") else 1
         selector = read_operand(mon, insn, sel_op, 2) & 0xFFFF
         p = _processor(mon, co.next_eip)
-        result = getattr(segments, kind)(p, selector)
+        result = getattr(loads, kind)(p, selector)
         ok = result is not None and result is not False
         eflags = mon.cpu.reg(X.UC_X86_REG_EFLAGS)
         mon.cpu.set_reg(X.UC_X86_REG_EFLAGS, (eflags | ZF) if ok else (eflags & ~ZF))
