@@ -1,7 +1,7 @@
 """Dispatch: why the monitor got control, and where the guest goes next.
 
 The monitor's ``cpu-exec``: the bare machine's run loop
-(:meth:`runtime.pc.machine.Machine._loop`) calls ``emu_start`` and hands every
+(:meth:`runtime.pc.runloop.RunLoop._loop`) calls ``emu_start`` and hands every
 unicorn stop here. Translated code leaves the cache by one software interrupt
 (``int 0xf1``) at a named place: a **callout** site (an instruction the
 monitor emulates, :mod:`runtime.vmm.callouts`), an **exit** of a block whose
@@ -22,8 +22,8 @@ from unicorn import x86_const as X
 from bt.cache import Block
 from bt.rewrite import CalloutSite
 from runtime.pc.delivery import Event, Fault
-from runtime.pc.machine import _Stop
 from runtime.pc.paging import PageFault, PhysicalAccessError
+from runtime.pc.runloop import StopRun
 from runtime.pc.x86 import Vector
 from runtime.report import Outcome
 from runtime.vmm.callouts.table import HANDLERS
@@ -85,12 +85,12 @@ class Dispatch:
             if block is not None and block.guest_eip == target and block.valid:
                 self.tc.install_lookup(block)
             return
-        raise _Stop(Outcome.INTERNAL, f"callout from {eip - 2:#010x} matches no site")
+        raise StopRun(Outcome.INTERNAL, f"callout from {eip - 2:#010x} matches no site")
 
     def _run_handler(self, block: Block, co: CalloutSite) -> None:
         handler = HANDLERS.get(co.handler)
         if handler is None:
-            raise _Stop(Outcome.UNSUPPORTED, f"no emulation for {co.handler!r} at guest EIP "
+            raise StopRun(Outcome.UNSUPPORTED, f"no emulation for {co.handler!r} at guest EIP "
                                              f"{co.guest_eip:#010x}")
         try:
             redirected = handler(self, co)
@@ -102,7 +102,7 @@ class Dispatch:
             self._fault_at(co.guest_eip, Vector.PF, pf.error_code, co.retires)
             return
         except PhysicalAccessError as exc:
-            raise _Stop(Outcome.GUEST_ERROR, f"{co.handler} at guest EIP {co.guest_eip:#010x}: "
+            raise StopRun(Outcome.GUEST_ERROR, f"{co.handler} at guest EIP {co.guest_eip:#010x}: "
                                              f"{exc}") from None
         if redirected:
             return

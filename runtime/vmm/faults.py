@@ -35,8 +35,8 @@ from bt.rewrite import CalloutSite
 from bt.scan import GuestInsn
 from runtime.pc.cpustate import SEG_CS, SegCache
 from runtime.pc.delivery import Event, Fault
-from runtime.pc.machine import _Stop
 from runtime.pc.paging import PageFault, PhysicalAccessError
+from runtime.pc.runloop import StopRun
 from runtime.pc.x86 import CR0_PG, ERROR_CODE_VECTORS, PF_U, PF_W, Vector, vector_name
 from runtime.report import Outcome
 from runtime.vmm.callouts.table import HANDLERS
@@ -73,7 +73,7 @@ class Faults:
         cpu = self.cpu
         block = self.tc.block_at(eip)
         if block is None:
-            raise _Stop(Outcome.INTERNAL, f"{vector_name(vector)} at {eip:#010x} in the "
+            raise StopRun(Outcome.INTERNAL, f"{vector_name(vector)} at {eip:#010x} in the "
                                                 f"monitor, outside any translation block")
         err = cpu.error_code if vector in ERROR_CODE_VECTORS else None
         name = vector_name(vector)
@@ -124,7 +124,7 @@ class Faults:
         except ShadowRetry:
             self.paging_changed()
         except PhysicalAccessError as exc:
-            raise _Stop(Outcome.GUEST_ERROR, f"access at {cr2:#010x}: {exc}") from None
+            raise StopRun(Outcome.GUEST_ERROR, f"access at {cr2:#010x}: {exc}") from None
         self.mstats.hidden_faults += 1
         self.cpu.load()
         self.cpu.clear_exception_in_flight()
@@ -187,7 +187,7 @@ class Faults:
             return
         what = "write to" if err & PF_W else "access to"
         where = "monitor memory" if self.space.contains(cr2) else "memory outside guest RAM"
-        raise _Stop(Outcome.GUEST_ERROR, f"{what} {where} at {cr2:#010x}")
+        raise StopRun(Outcome.GUEST_ERROR, f"{what} {where} at {cr2:#010x}")
 
     def _user_exception(self, vector: int, eip: int) -> None:
         """An exception or int n in guest user code (real = virtual state; the blob is loaded)."""

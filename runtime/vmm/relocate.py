@@ -27,8 +27,8 @@ from unicorn import x86_const as X
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 
 from runtime.pc.cpustate import SEG_GDT, SEG_IDT, SEG_LDT, SEG_TR
-from runtime.pc.machine import _Stop
 from runtime.pc.paging import PageFault, PhysicalAccessError
+from runtime.pc.runloop import StopRun
 from runtime.pc.x86 import CR0_PG, CR4_PAE
 from runtime.report import Outcome
 from runtime.vmm.monitor_space import (
@@ -64,7 +64,7 @@ class MonitorRange:
         """The guest's CR0.PG or CR3 changed: walk its shadow, or the identity map."""
         if self.vcpu.v.cr[0] & CR0_PG:
             if self.vcpu.v.cr[4] & CR4_PAE:
-                raise _Stop(Outcome.UNSUPPORTED, "PAE paging (CR4.PAE with CR0.PG): the "
+                raise StopRun(Outcome.UNSUPPORTED, "PAE paging (CR4.PAE with CR0.PG): the "
                                                  "monitor shadows 32-bit two-level tables only")
             self.shadow.activate(self.vcpu.v.cr[3])
             self._check_monitor_range()
@@ -83,7 +83,7 @@ class MonitorRange:
         try:
             eip = self.guest_eip_now()
             self.mem.translate((self.vcpu.v.cs.base + eip) & MASK32)
-        except (PageFault, PhysicalAccessError, _Stop):
+        except (PageFault, PhysicalAccessError, StopRun):
             pass
 
     def _check_monitor_range(self) -> None:
@@ -134,7 +134,7 @@ class MonitorRange:
             if index != old_index and self._slot_free(index, tables):
                 break
         else:
-            raise _Stop(Outcome.UNSUPPORTED, "the guest maps every 4 MiB of its address space "
+            raise StopRun(Outcome.UNSUPPORTED, "the guest maps every 4 MiB of its address space "
                                              "above its RAM: no room left for the monitor")
         self.space = replace(self.space, base=index << 22)
         # map the new place first: unicorn walks the tables for ctl_remove_cache, and a walk

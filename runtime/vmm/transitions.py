@@ -27,8 +27,8 @@ from unicorn import x86_const as X
 from bt.rewrite import FIX_ENTRY, MapEntry
 from runtime.pc.cpustate import SEG_GDT, SEG_IDT, SEG_LDT
 from runtime.pc.delivery import Event
-from runtime.pc.machine import _Stop
 from runtime.pc.paging import PageFault, PhysicalAccessError
+from runtime.pc.runloop import StopRun
 from runtime.pc.x86 import (
     CR0_EM,
     CR0_ET,
@@ -92,7 +92,7 @@ class Transitions:
             self._deliver(Event(Vector.PF, eip, pf.error_code, eip))
             return
         except PhysicalAccessError:  # the bare machine's words for the same event
-            raise _Stop(Outcome.GUEST_ERROR, "fetch from memory outside guest RAM") from None
+            raise StopRun(Outcome.GUEST_ERROR, "fetch from memory outside guest RAM") from None
         self.cpu.set_reg(X.UC_X86_REG_EIP, block.body)
 
     def _enter_guest(self) -> None:
@@ -129,7 +129,7 @@ class Transitions:
     def _deliver(self, event: Event) -> None:
         try:
             super()._deliver(event)
-        except _Stop as stop:
+        except StopRun as stop:
             if stop.outcome is Outcome.TRIPLE_FAULT:  # the processor stays at the event's EIP
                 self._final_eip = event.eip
             raise
@@ -210,5 +210,5 @@ class Transitions:
         block = self.tc.block_at(eip)
         entry = block.entry_at(eip) if block is not None else None
         if block is None and eip not in (self.miss, self.miss + 2):
-            raise _Stop(Outcome.INTERNAL, f"stopped at {eip:#010x}, outside any block")
+            raise StopRun(Outcome.INTERNAL, f"stopped at {eip:#010x}, outside any block")
         return self._recover(entry, eip)
