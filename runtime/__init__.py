@@ -1,4 +1,4 @@
-"""btvmm's runtime: the PC, the monitor on it, the checking tools and the ``bt`` CLI.
+"""btvmm's runtime: the PC, the monitor on it, Linux programs, the checking tools and the CLI.
 
 The layers, each importing only those before it:
 
@@ -7,7 +7,12 @@ The layers, each importing only those before it:
 * :mod:`runtime.pc`: the bare machine (never the monitor).
 * :mod:`runtime.vmm`: the monitor, on the PC and the translator :mod:`bt`.
 * :mod:`runtime.session` (load a guest into a bare or monitored machine),
-  :mod:`runtime.explain` (``bt explain``).
+  :mod:`runtime.explain` (``bt explain``): the CLI's run helpers.
+* :mod:`runtime.linux`: static i386 Linux programs under a guest kernel of our
+  own, on a session's machine (it and :mod:`runtime.session` reach each other
+  only through function-local imports).
 * :mod:`runtime.check`: ``bt diff`` and ``bt fuzz``.
 * :mod:`runtime.cli`: the ``bt`` command.
+
+``tests/test_layering.py`` checks these rules on every module.
 """

@@ -44,6 +44,8 @@ FORBIDDEN: tuple[tuple[str, str, str], ...] = (
     ("bt", "runtime", "the translator is a library below the runtime"),
     ("runtime.vmm", "runtime.check", "the monitor knows nothing of the checking tools"),
     ("runtime.vmm", "runtime.cli", "the monitor knows nothing of the command line"),
+    ("runtime.linux", "runtime.check", "Linux programs know nothing of the checking tools"),
+    ("runtime.linux", "runtime.cli", "Linux programs know nothing of the command line"),
     *(("runtime.vmm.callouts", f"runtime.vmm.{m}",
        "the callouts see the monitor through CalloutHost only")
       for m in ("monitor", "dispatch", "faults", "adaptive", "transitions", "codetrace", "relocate")),

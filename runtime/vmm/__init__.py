@@ -13,7 +13,7 @@ next (:mod:`~runtime.vmm.dispatch`), hidden and true faults
 sensitive instructions (:mod:`runtime.vmm.callouts`), the scratch engine for
 what only the processor knows (:mod:`~runtime.vmm.oracle`), the shadow MMU and
 page tracing (:mod:`~runtime.vmm.shadow`) and protected-mode segment semantics
-(:mod:`~runtime.vmm.segments`).
+(the package :mod:`runtime.vmm.segments`, one module per group of instructions).
 
 May import: itself, :mod:`runtime.pc` (the monitor runs on the bare machine and
 reuses its delivery code on the virtual CPU), the translator :mod:`bt`,

@@ -4,6 +4,18 @@
 presents it to a 32-bit guest without a BIOS: two 8259A PICs, the 8254 PIT
 on IRQ0 with port 0x61, the MC146818 RTC/CMOS, COM1 on IRQ4, the POST port
 and QEMU's isa-debug-exit at 0xf4. Anything else reads as all ones.
+
+Here live the bus and the device interface (:mod:`~runtime.pc.devices.base`:
+a device is a state, a port read/write pair and a reset) and one device per
+module: the 8259A pair (:mod:`~runtime.pc.devices.pic`), the 8254
+(:mod:`~runtime.pc.devices.pit`), port 0x61 (:mod:`~runtime.pc.devices.port61`),
+the RTC/CMOS (:mod:`~runtime.pc.devices.cmos`), the 16550
+(:mod:`~runtime.pc.devices.uart`), the POST port (:mod:`~runtime.pc.devices.post`)
+and isa-debug-exit (:mod:`~runtime.pc.devices.debugexit`).
+
+May import: itself, the clock (:mod:`runtime.pc.clock`) and third-party
+libraries. Devices see neither the CPU nor the run loop: the machine wires
+them to the port bus and reads their next deadline.
 """
 
 from __future__ import annotations
