@@ -125,6 +125,11 @@ class Faults:
             self.paging_changed()
         except PhysicalAccessError as exc:
             raise StopRun(Outcome.GUEST_ERROR, f"access at {cr2:#010x}: {exc}") from None
+        return self._absorbed()
+
+    def _absorbed(self) -> bool:
+        """A hidden fault fixed: count it and clear unicorn's exception in flight, so that
+        the instruction runs again as if it had never faulted. Returns True (handled)."""
         self.mstats.hidden_faults += 1
         self.cpu.load()
         self.cpu.clear_exception_in_flight()
@@ -137,11 +142,7 @@ class Faults:
         if not err & PF_W or page not in self.traced:
             return False
         self._code_written(page)
-        self.mstats.hidden_faults += 1
-        self.cpu.load()
-        self.cpu.clear_exception_in_flight()
-        self.cpu.store()
-        return True
+        return self._absorbed()
 
     def _accessed_bit(self, cr2: int, err: int) -> bool:
         """The processor set a descriptor's accessed bit in a (read-only) shadow table: set it
@@ -161,11 +162,7 @@ class Faults:
                 shadow = self.space.phys + where + desc + 5
                 self.uc.mem_write(shadow, bytes([self.uc.mem_read(shadow, 1)[0] | 1]))
                 self._gdt_image = self._ldt_image = b""
-                self.mstats.hidden_faults += 1
-                self.cpu.load()
-                self.cpu.clear_exception_in_flight()
-                self.cpu.store()
-                return True
+                return self._absorbed()
         return False
 
     def _names_guest_system_descriptor(self, err: int) -> bool:

@@ -107,6 +107,32 @@ def _merge_sp(old_esp: int, new_esp: int, ss_flags: int) -> int:
     return (old_esp & 0xFFFF0000) | (new_esp & 0xFFFF)
 
 
+def _to_outer_level(p: Processor, stack: Stack, size: int, cs_sel: int, caddr: int,
+                    code: Descriptor, eip: int) -> tuple[int, SegCache]:
+    """RETURN-TO-OUTER-PRIVILEGE-LEVEL, shared by RET and IRET (SDM vol 2).
+
+    Pops ESP and SS (``size`` bytes each), checks the stack segment
+    (:func:`_return_stack`) and then EIP against the code limit (#GP(0)); only
+    then loads CPL (the return CS's RPL), CS:EIP and SS. Returns the popped
+    ESP and the new SS cache: ESP, EFLAGS and the data segments are the
+    caller's.
+    """
+    new_esp, ss_sel = stack.pop(2, size)
+    ss_sel &= 0xFFFF
+    rpl = cs_sel & 3
+    saddr, sdesc = _return_stack(p, ss_sel, rpl)
+    if eip > code.limit:
+        raise Fault(Vector.GP, 0)
+    code = mark_accessed_on_transfer(p, caddr, code)
+    sdesc = mark_accessed_on_transfer(p, saddr, sdesc)
+    new_ss = SegCache.from_descriptor(ss_sel, sdesc)
+    p.cpl = rpl
+    p.segs[SEG_CS] = SegCache.from_descriptor(cs_sel, code)
+    p.segs[SEG_SS] = new_ss
+    p.eip = eip
+    return new_esp, new_ss
+
+
 def far_ret(p: Processor, pop_bytes: int = 0, opsize: int = 32) -> None:
     """RET far (RETF, RETF imm16) in protected mode (SDM vol 2 RET; vol 3A 5.8.6).
 
@@ -135,21 +161,10 @@ def far_ret(p: Processor, pop_bytes: int = 0, opsize: int = 32) -> None:
         return
     Stack(p, p.segs[SEG_SS], p.esp, 0).require(4 * size + pop_bytes)
     stack.skip(pop_bytes)
-    new_esp, ss_sel = stack.pop(2, size)
-    ss_sel &= 0xFFFF
-    saddr, sdesc = _return_stack(p, ss_sel, rpl)
-    if eip > code.limit:
-        raise Fault(Vector.GP, 0)
-    code = mark_accessed_on_transfer(p, caddr, code)
-    sdesc = mark_accessed_on_transfer(p, saddr, sdesc)
-    new_ss = SegCache.from_descriptor(ss_sel, sdesc)
+    new_esp, new_ss = _to_outer_level(p, stack, size, cs_sel, caddr, code, eip)
     esp = _merge_sp(p.esp, new_esp, new_ss.flags)
     new_mask = 0xFFFFFFFF if new_ss.flags & FLAG_BIG else 0xFFFF
-    esp = (esp & ~new_mask & 0xFFFFFFFF) | ((esp + pop_bytes) & new_mask)
-    p.cpl = rpl
-    p.segs[SEG_CS] = SegCache.from_descriptor(cs_sel, code)
-    p.segs[SEG_SS] = new_ss
-    p.esp, p.eip = esp, eip
+    p.esp = (esp & ~new_mask & 0xFFFFFFFF) | ((esp + pop_bytes) & new_mask)
     _invalidate_data_segments(p)
 
 
@@ -203,16 +218,6 @@ def iret(p: Processor, opsize: int = 32) -> None:
         p.segs[SEG_CS] = SegCache.from_descriptor(cs_sel, code)
         p.esp, p.eip, p.eflags = stack.esp, eip, eflags
         return
-    new_esp, ss_sel = stack.pop(2, size)
-    ss_sel &= 0xFFFF
-    saddr, sdesc = _return_stack(p, ss_sel, rpl)
-    if eip > code.limit:
-        raise Fault(Vector.GP, 0)
-    code = mark_accessed_on_transfer(p, caddr, code)
-    sdesc = mark_accessed_on_transfer(p, saddr, sdesc)
-    new_ss = SegCache.from_descriptor(ss_sel, sdesc)
-    p.cpl = rpl
-    p.segs[SEG_CS] = SegCache.from_descriptor(cs_sel, code)
-    p.segs[SEG_SS] = new_ss
-    p.esp, p.eip, p.eflags = _merge_sp(p.esp, new_esp, new_ss.flags), eip, eflags
+    new_esp, new_ss = _to_outer_level(p, stack, size, cs_sel, caddr, code, eip)
+    p.esp, p.eflags = _merge_sp(p.esp, new_esp, new_ss.flags), eflags
     _invalidate_data_segments(p)

@@ -124,6 +124,14 @@ def _is_task_target(desc: Descriptor) -> bool:
     return desc.system and (desc.type == SYS_TASK_GATE or desc.type in _TSS_ANY)
 
 
+def _far_target(p: Processor, selector: int) -> tuple[int, Descriptor]:
+    """The descriptor a far JMP or CALL names: #GP(0) for a null selector, #GP(selector)
+    outside its table (SDM vol 2 JMP and CALL). Returns its address and the descriptor."""
+    if selector & 0xFFFC == 0:
+        raise Fault(Vector.GP, 0)
+    return fetch_or_gp(p, selector)
+
+
 def far_jmp(p: Processor, selector: int, offset: int, opsize: int = 32) -> None:
     """JMP ptr16:32 / m16:32 in protected mode (SDM vol 2 JMP; vol 3A 5.8.1-5.8.4).
 
@@ -135,9 +143,7 @@ def far_jmp(p: Processor, selector: int, offset: int, opsize: int = 32) -> None:
     """
     selector &= 0xFFFF
     err = selector & 0xFFFC
-    if err == 0:
-        raise Fault(Vector.GP, 0)
-    addr, desc = fetch_or_gp(p, selector)
+    addr, desc = _far_target(p, selector)
     cpl = p.cpl
     if desc.is_code:
         _check_direct_code(desc, selector, cpl)
@@ -166,6 +172,22 @@ def far_jmp(p: Processor, selector: int, offset: int, opsize: int = 32) -> None:
     raise Fault(Vector.GP, err)
 
 
+def _call_same_privilege(p: Processor, size: int, cs_selector: int, addr: int, code: Descriptor,
+                         eip: int) -> None:
+    """CALL to the same privilege (SDM vol 2 CALL, direct or through a gate): push CS and
+    EIP (``size`` bytes each) on the current stack, #SS(0) when they do not fit, then
+    #GP(0) unless ``eip`` is within the code segment; write the pushes, load CS:EIP."""
+    stack = Stack(p, p.segs[SEG_SS], p.esp, 0)
+    stack.push(p.segs[SEG_CS].selector, size)
+    stack.push(p.eip, size)
+    if eip > code.limit:
+        raise Fault(Vector.GP, 0)
+    stack.flush()
+    code = mark_accessed_on_transfer(p, addr, code)
+    p.segs[SEG_CS] = SegCache.from_descriptor(cs_selector, code)
+    p.esp, p.eip = stack.esp, eip
+
+
 def far_call(p: Processor, selector: int, offset: int, opsize: int = 32) -> None:
     """CALL ptr16:32 / m16:32 in protected mode (SDM vol 2 CALL; vol 3A 5.8.5, 5.8.6).
 
@@ -181,24 +203,13 @@ def far_call(p: Processor, selector: int, offset: int, opsize: int = 32) -> None
     """
     selector &= 0xFFFF
     err = selector & 0xFFFC
-    if err == 0:
-        raise Fault(Vector.GP, 0)
-    addr, desc = fetch_or_gp(p, selector)
+    addr, desc = _far_target(p, selector)
     cpl = p.cpl
     old_cs = p.segs[SEG_CS].selector
     if desc.is_code:
         _check_direct_code(desc, selector, cpl)
-        size = 2 if opsize == 16 else 4
-        stack = Stack(p, p.segs[SEG_SS], p.esp, 0)
-        stack.push(old_cs, size)
-        stack.push(p.eip, size)
         eip = offset & (0xFFFF if opsize == 16 else 0xFFFFFFFF)
-        if eip > desc.limit:
-            raise Fault(Vector.GP, 0)
-        stack.flush()
-        desc = mark_accessed_on_transfer(p, addr, desc)
-        p.segs[SEG_CS] = SegCache.from_descriptor(err | cpl, desc)
-        p.esp, p.eip = stack.esp, eip
+        _call_same_privilege(p, 2 if opsize == 16 else 4, err | cpl, addr, desc, eip)
         return
     if _is_task_target(desc):
         _task_target(p, desc, selector, "call")
@@ -215,15 +226,7 @@ def far_call(p: Processor, selector: int, offset: int, opsize: int = 32) -> None
     eip = desc.gate_offset if size == 4 else desc.gate_offset & 0xFFFF
 
     if code.conforming or code.dpl == cpl:  # SAME-PRIVILEGE
-        stack = Stack(p, p.segs[SEG_SS], p.esp, 0)
-        stack.push(old_cs, size)
-        stack.push(p.eip, size)
-        if eip > code.limit:
-            raise Fault(Vector.GP, 0)
-        stack.flush()
-        code = mark_accessed_on_transfer(p, caddr, code)
-        p.segs[SEG_CS] = SegCache.from_descriptor(code_err | cpl, code)
-        p.esp, p.eip = stack.esp, eip
+        _call_same_privilege(p, size, code_err | cpl, caddr, code, eip)
         return
 
     # MORE-PRIVILEGE: the stack for the new CPL from the TSS
