@@ -1,10 +1,6 @@
 /*
  * iret.S -- IRET transitions for the iret guest (see iret.c).
  */
-        .bss
-        .align 4
-ksp:    .long 0
-
         .data
         .align 4
         .globl iret_back
@@ -13,58 +9,6 @@ iret_back:  .long 0             /* linear return address for seg30_target */
 seg30_cs:   .long 0
 
         .text
-/* ------------------------------------------------------------------ *
- * uint32_t iret_to_user(uint32_t eip, uint32_t esp, uint32_t eflags,
- *                       uint32_t ds, uint32_t es, uint32_t fs, uint32_t gs)
- * Saves the kernel context, loads DS/ES/FS/GS with the given (ring-0
- * visible) selectors and IRETs to 0x1b:eip with SS:ESP = 0x23:esp.  The
- * user code comes back with int 0x80, whose handler calls
- * back_to_kernel(v): iret_to_user then returns v.
- */
-        .globl iret_to_user
-iret_to_user:
-        pushl %ebp
-        pushl %ebx
-        pushl %esi
-        pushl %edi
-        pushfl
-        movl %esp, ksp
-        movl 24(%esp), %eax             /* eip */
-        movl 28(%esp), %ecx             /* esp */
-        movl 32(%esp), %edx             /* eflags */
-        pushl $0x23
-        pushl %ecx
-        pushl %edx
-        pushl $0x1b
-        pushl %eax
-        movl ksp, %ebp
-        movl 40(%ebp), %eax
-        movw %ax, %es
-        movl 44(%ebp), %eax
-        movw %ax, %fs
-        movl 48(%ebp), %eax
-        movw %ax, %gs
-        movl 36(%ebp), %eax
-        movw %ax, %ds                   /* last: memory accesses above use ds */
-        iretl
-
-        .globl back_to_kernel
-back_to_kernel:
-        movl 4(%esp), %eax
-        movw $0x10, %cx
-        movw %cx, %ds
-        movw %cx, %es
-        movw %cx, %fs
-        movw %cx, %gs
-        movw %cx, %ss
-        movl ksp, %esp
-        popfl
-        popl %edi
-        popl %esi
-        popl %ebx
-        popl %ebp
-        ret
-
 /* ------------------------------------------------------------------ *
  * seg30_target: reached by IRET into code segment 0x30 (base 0x1000) at
  * ring 0; records CS and IRETs back to 0x08:iret_back.

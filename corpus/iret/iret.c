@@ -31,9 +31,6 @@
 extern char seg30_target[], user1[], user1_cli[], user1_iret_gp[],
     user1_iret_gp_resume[], user2[];
 extern uint32_t iret_back, seg30_cs;
-uint32_t iret_to_user(uint32_t eip, uint32_t esp, uint32_t eflags,
-                      uint32_t ds, uint32_t es, uint32_t fs, uint32_t gs);
-void back_to_kernel(uint32_t v) __attribute__((noreturn));
 
 static uint8_t ustack[4096] __attribute__((aligned(16)));
 #define UTOP ((uint32_t)ustack + sizeof ustack)
@@ -48,7 +45,7 @@ static volatile uint32_t gp_n, gp_err[4], gp_eip[4];
 static void on_syscall(struct regs *r)
 {
     if (r->eax == 0)
-        back_to_kernel(0);
+        user_return(0);
     if (r->eax < 4) {
         struct rep *p = &reps[r->eax];
         p->ds = r->ebx;
@@ -143,7 +140,7 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
     putln("iret to ring 3 (eflags 0x283, ds 0x10 es 0x23 fs 0x08 gs 0x38):");
     memset(reps, 0, sizeof reps);
     gp_n = 0;
-    iret_to_user((uint32_t)user1, UTOP, 0x283, 0x10, 0x23, 0x08, 0x38);
+    run_user_segs((uint32_t)user1, UTOP, 0x283, 0x10, 0x23, 0x08, 0x38);
     show_rep(1, &reps[1]);
     check(reps[1].cs == 0x1b && reps[1].ss == 0x23 && reps[1].esp == UTOP &&
           reps[1].eflags == 0x283, "ring 3 entered with the frame's cs/ss/esp/eflags");
@@ -166,7 +163,7 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
     putln("iret to ring 3 (eflags 0x3202, ds 0x23 es 0x10 fs 0x23 gs 0x00):");
     memset(reps, 0, sizeof reps);
     gp_n = 0;
-    iret_to_user((uint32_t)user2, UTOP, 0x3202, 0x23, 0x10, 0x23, 0x00);
+    run_user_segs((uint32_t)user2, UTOP, 0x3202, 0x23, 0x10, 0x23, 0x00);
     show_rep(1, &reps[1]);
     check(reps[1].eflags == 0x3202 && reps[1].ds == 0x23 && reps[1].es == 0 &&
           reps[1].fs == 0x23 && reps[1].gs == 0, "IOPL 3 frame; es nulled");

@@ -25,12 +25,6 @@
 
 #include "lib.h"
 
-#define PG_P   0x001
-#define PG_RW  0x002
-#define PG_US  0x004
-#define PG_A   0x020
-#define PG_D   0x040
-#define PG_PS  0x080
 #define CR4_PSE 0x10
 
 #define PAGE __attribute__((aligned(4096)))

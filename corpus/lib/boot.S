@@ -123,6 +123,7 @@ isr_common:
         pushl %esp                      /* struct regs * */
         call isr_dispatch
         addl $4, %esp
+isr_return:                             /* %esp: a struct regs to resume */
         popl %eax
         movw %ax, %gs
         popl %eax
@@ -153,16 +154,23 @@ saved_ksp:
         .long 0
 
         .section .text
-/* uint32_t run_user(uint32_t eip, uint32_t esp) */
-        .globl run_user
-        .type run_user, @function
-run_user:
+/* Every way into a guest's ring 3 (or into a prepared interrupt frame) first
+ * saves the kernel context that user_return(v) gives back: callee-saved
+ * registers and EFLAGS on the kernel stack, that stack in saved_ksp. */
+        .macro SAVE_KERNEL
         pushl %ebp
         pushl %ebx
         pushl %esi
         pushl %edi
         pushfl
         movl %esp, saved_ksp
+        .endm
+
+/* uint32_t run_user(uint32_t eip, uint32_t esp) */
+        .globl run_user
+        .type run_user, @function
+run_user:
+        SAVE_KERNEL
         movl 24(%esp), %ecx             /* eip */
         movl 28(%esp), %edx             /* user esp */
         pushfl
@@ -180,6 +188,61 @@ run_user:
         movw %ax, %gs
         iretl
 
+/* The entries below came after the guests had been written: they live in
+ * .text_late, which the link script places after every guest's code and
+ * read-only data, so that the code addresses guests print stay put. */
+        .section .text_late, "ax"
+/* uint32_t run_user_segs(uint32_t eip, uint32_t esp, uint32_t eflags,
+ *                        uint32_t ds, uint32_t es, uint32_t fs, uint32_t gs) */
+        .globl run_user_segs
+        .type run_user_segs, @function
+run_user_segs:
+        SAVE_KERNEL
+        movl 24(%esp), %ecx             /* eip */
+        movl 28(%esp), %edx             /* user esp */
+        movl 32(%esp), %eax             /* eflags */
+        movl 36(%esp), %ebx             /* ds */
+        movl 40(%esp), %esi             /* es */
+        movl 44(%esp), %edi             /* fs */
+        movl 48(%esp), %ebp             /* gs */
+/* iret to 0x1b:%ecx, 0x23:%edx, EFLAGS %eax; DS ES FS GS from bx si di bp */
+iret_to_ring3:
+        pushl $0x23                     /* ss */
+        pushl %edx                      /* esp */
+        pushl %eax                      /* eflags */
+        pushl $0x1b                     /* cs */
+        pushl %ecx                      /* eip */
+        movw %si, %es
+        movw %di, %fs
+        movw %bp, %gs
+        movw %bx, %ds                   /* last: a ring-0 selector may be asked for */
+        iretl
+
+/* uint32_t run_user_eflags(uint32_t eip, uint32_t esp, uint32_t eflags) */
+        .globl run_user_eflags
+        .type run_user_eflags, @function
+run_user_eflags:
+        SAVE_KERNEL
+        movl 24(%esp), %ecx             /* eip */
+        movl 28(%esp), %edx             /* user esp */
+        movl 32(%esp), %eax             /* eflags */
+        movl $0x23, %ebx
+        movl %ebx, %esi
+        movl %ebx, %edi
+        movl %ebx, %ebp
+        jmp iret_to_ring3
+
+/* uint32_t run_frame(struct regs *frame): resume a complete interrupt frame
+ * (a task's first entry, built by its kernel); returns the value a handler
+ * passes to user_return(). */
+        .globl run_frame
+        .type run_frame, @function
+run_frame:
+        SAVE_KERNEL
+        movl 24(%esp), %esp
+        jmp isr_return
+
+        .section .text
 /* void user_return(uint32_t v) -- called at ring 0 (from a handler) */
         .globl user_return
         .type user_return, @function

@@ -67,6 +67,18 @@
 #define CR0_CD (1u << 30)
 #define CR0_PG (1u << 31)
 
+/* 32-bit paging: page-directory and page-table entry bits, and the indices a
+ * linear address selects (SDM vol 3A 4.3, tables 4-4 to 4-6) */
+#define PG_P   0x001
+#define PG_RW  0x002
+#define PG_US  0x004
+#define PG_A   0x020
+#define PG_D   0x040
+#define PG_PS  0x080            /* in a PDE: a 4 MiB page (CR4.PSE) */
+#define PG_G   0x100
+#define PDI(v) ((uint32_t)(v) >> 22)
+#define PTI(v) (((uint32_t)(v) >> 12) & 0x3ff)
+
 /* Descriptor access bytes (P | DPL | S | type) */
 #define ACC_CODE_R0  0x9a   /* present, DPL0, code, exec/read */
 #define ACC_DATA_R0  0x92   /* present, DPL0, data, read/write */
@@ -207,6 +219,40 @@ void set_handler(int vec, handler_t fn);
  * registers, EFLAGS and ring-0 segment registers (0x10) restored. */
 uint32_t run_user(uint32_t eip, uint32_t esp);
 void user_return(uint32_t v) __attribute__((noreturn));
+/* The same with exactly `eflags` (IOPL, IF, TF... as given; NT as given). */
+uint32_t run_user_eflags(uint32_t eip, uint32_t esp, uint32_t eflags);
+/* The same with DS, ES, FS, GS loaded with the given selectors before the
+ * iret (a ring-0 one is nulled by it, SDM vol 2 IRET); DS is loaded last. */
+uint32_t run_user_segs(uint32_t eip, uint32_t esp, uint32_t eflags,
+                       uint32_t ds, uint32_t es, uint32_t fs, uint32_t gs);
+/* Resume `frame` (a complete ring-3 or ring-0 interrupt frame, the layout
+ * isr_common builds) as an iret from isr_common would; a handler's
+ * user_return(v) comes back here and run_frame returns v.  A kernel's way
+ * into its first task. */
+uint32_t run_frame(struct regs *frame);
+
+/* The frame a kernel builds for a task's first entry at ring 3 (resumed by
+ * run_frame or by an interrupt return): CS:EIP, SS:ESP, DS = ES = ds,
+ * FS = GS = fsgs, EFLAGS IF = 1; the general registers are left as they are. */
+static inline void user_frame(struct regs *r, uint32_t eip, uint32_t cs, uint32_t esp,
+                              uint32_t ss, uint32_t ds, uint32_t fsgs)
+{
+    r->eip = eip;
+    r->cs = cs;
+    r->eflags = EFL_IF | EFL_1;
+    r->user_esp = esp;
+    r->user_ss = ss;
+    r->ds = r->es = ds;
+    r->fs = r->gs = fsgs;
+}
+
+/* Identity-map pages first..first+n-1 into consecutive page-table entries
+ * (pt may span several tables laid out one after the other). */
+static inline void map_identity(volatile uint32_t *pt, uint32_t first, uint32_t n, uint32_t flags)
+{
+    for (uint32_t i = first; i < first + n; i++)
+        pt[i] = (i << 12) | flags;
+}
 
 /* string helpers (gcc may emit calls to these) */
 void *memset(void *d, int c, uint32_t n);

@@ -1,8 +1,6 @@
 /*
- * corpus/minios/minios.S -- assembly side of the minios guest:
- *   os_start / os_finish   enter the first task (iret from a prepared
- *                          interrupt frame) and come back to kmain once
- *                          every task has exited;
+ * corpus/minios/minios.S -- assembly side of the minios guest (the kernel
+ * enters its first task with the library's run_frame):
  *   gate_ticks             ring-0 target of the DPL-3 call gate 0x40
  *                          ("get ticks"), entered with a stack switch;
  *   t2_image .. t2_image_end
@@ -20,50 +18,6 @@
 #define GATE_SEL   0x43                 /* GDT index 8, RPL 3 */
 
         .text
-/* void os_start(struct regs *frame): frame is a complete ring-3 interrupt
- * frame at the top of the first task's kernel stack (= TSS.esp0). */
-        .globl os_start
-        .type os_start, @function
-os_start:
-        pushl %ebp
-        pushl %ebx
-        pushl %esi
-        pushl %edi
-        pushfl
-        movl %esp, os_saved_ksp
-        movl 24(%esp), %esp
-        popl %eax
-        movw %ax, %gs
-        popl %eax
-        movw %ax, %fs
-        popl %eax
-        movw %ax, %es
-        popl %eax
-        movw %ax, %ds
-        popal
-        addl $8, %esp                   /* vector, error */
-        iretl
-
-/* void os_finish(uint32_t v): from a ring-0 handler; abandons the task
- * kernel stack and returns v from os_start. */
-        .globl os_finish
-        .type os_finish, @function
-os_finish:
-        movl 4(%esp), %eax
-        movw $0x10, %cx
-        movw %cx, %ds
-        movw %cx, %es
-        movw %cx, %fs
-        movw %cx, %gs
-        movw %cx, %ss
-        movl os_saved_ksp, %esp
-        popfl
-        popl %edi
-        popl %esi
-        popl %ebx
-        popl %ebp
-        ret
-
 /* Call-gate target (0x08:gate_ticks, 0 parameters).  Entered at CPL 0 on
  * TSS.SS0:ESP0 - 16 holding [EIP, CS, ESP, SS] of the caller; IF is as the
  * caller had it (1), so the timer may interrupt here at ring 0.  DS still
@@ -97,11 +51,6 @@ gate_ticks:
         popl %ecx
         popl %ds
         lret
-
-        .section .bss
-        .align 4
-os_saved_ksp:
-        .long 0
 
 /* ===================================================================== *
  * Task 2: runs at CPL 3 with CS = 0x33, DS = ES = SS = 0x3b (base

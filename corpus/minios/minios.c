@@ -87,8 +87,6 @@ struct task {
     char out[OUTBUF + 1];
 };
 
-extern void os_start(struct regs *frame);
-extern void os_finish(uint32_t v) __attribute__((noreturn));
 extern char gate_ticks[];
 extern char t2_image[], t2_image_end[];
 
@@ -185,7 +183,7 @@ static void schedule(struct regs *r)
         }
         if (!nalive) {
             cur = -1;
-            os_finish(0);
+            user_return(0);
         }
         idle_hlts++;
         __asm__ volatile("sti; hlt; cli" ::: "memory");
@@ -654,13 +652,7 @@ static void init_task(int id, uint32_t eip, uint32_t cs, uint32_t esp, uint32_t 
 {
     struct task *t = &tasks[id];
     memset(t, 0, sizeof *t);
-    t->ctx.eip = eip;
-    t->ctx.cs = cs;
-    t->ctx.eflags = EFL_IF | EFL_1;
-    t->ctx.user_esp = esp;
-    t->ctx.user_ss = ss;
-    t->ctx.ds = t->ctx.es = ds;
-    t->ctx.fs = t->ctx.gs = fsgs;
+    user_frame(&t->ctx, eip, cs, esp, ss, ds, fsgs);
     t->kstack_top = (uint32_t)kstacks[id] + sizeof kstacks[id];
     t->state = T_READY;
 }
@@ -765,7 +757,7 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
     cur = first;
     slice = QUANTUM;
     putln("starting tasks");
-    os_start(frame);
+    run_frame(frame);
 
     /* ---- every task has exited */
     check_eq("back at ring 0", read_cs(), SEL_KCODE);

@@ -32,13 +32,6 @@
  */
 #include "lib.h"
 
-#define PG_P   0x001
-#define PG_RW  0x002
-#define PG_US  0x004
-#define PG_A   0x020
-#define PG_D   0x040
-#define PG_PS  0x080
-#define PG_G   0x100
 #define CR4_PSE 0x10
 #define CR4_PGE 0x80
 
@@ -71,7 +64,6 @@ static uint8_t ustack[4096] PAGE;
 static uint8_t kstack[4096] PAGE;
 
 #define F(n) ((uint32_t)fr[n])
-#define PTI(v) (((uint32_t)(v) >> 12) & 0x3ff)
 
 #define DEMAND_LO 0x00810000u
 #define DEMAND_HI 0x00818000u
@@ -146,8 +138,7 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
 
     /* 0-4 MiB identity, user-accessible so ring 3 can run the kernel image;
      * page 0 absent */
-    for (int i = 1; i < 1024; i++)
-        pt_id[i] = (i << 12) | PG_P | PG_RW | PG_US;
+    map_identity(pt_id, 1, 1023, PG_P | PG_RW | PG_US);
     pd_a[0] = (uint32_t)pt_id | PG_P | PG_RW | PG_US;
     pd_a[1] = 0x01000000 | PG_PS | PG_P | PG_RW;        /* 4 MiB: V 4M -> P 16M */
     pd_a[2] = (uint32_t)pt_t | PG_P | PG_RW | PG_US;

@@ -1,9 +1,6 @@
 /*
- * corpus/procs/procs.S -- assembly side of the procs guest:
- *   procs_start / procs_finish  enter the first process (iret from a
- *                               prepared ring-3 frame on its kernel stack)
- *                               and come back to kmain once every process
- *                               has exited;
+ * corpus/procs/procs.S -- assembly side of the procs guest (the kernel
+ * enters its first process with the library's run_frame):
  *   uimg .. uimg_end            the ring-3 program image.  The kernel copies
  *                               it into each process's own code frames,
  *                               mapped read-only at UVA = 0x40000000 in
@@ -41,52 +38,6 @@
 #define LB      (UDATA + 0x100)
 
         .text
-/* void procs_start(struct regs *frame) */
-        .globl procs_start
-        .type procs_start, @function
-procs_start:
-        pushl %ebp
-        pushl %ebx
-        pushl %esi
-        pushl %edi
-        pushfl
-        movl %esp, procs_saved_ksp
-        movl 24(%esp), %esp
-        popl %eax
-        movw %ax, %gs
-        popl %eax
-        movw %ax, %fs
-        popl %eax
-        movw %ax, %es
-        popl %eax
-        movw %ax, %ds
-        popal
-        addl $8, %esp                   /* vector, error */
-        iretl
-
-/* void procs_finish(void): from a ring-0 handler; returns from procs_start */
-        .globl procs_finish
-        .type procs_finish, @function
-procs_finish:
-        movw $0x10, %cx
-        movw %cx, %ds
-        movw %cx, %es
-        movw %cx, %fs
-        movw %cx, %gs
-        movw %cx, %ss
-        movl procs_saved_ksp, %esp
-        popfl
-        popl %edi
-        popl %esi
-        popl %ebx
-        popl %ebp
-        ret
-
-        .section .bss
-        .align 4
-procs_saved_ksp:
-        .long 0
-
 /* ===================================================================== *
  * The ring-3 image.  CS = 0x1b, DS = ES = SS = 0x23 (flat); it only
  * touches its own pages at 0x40000000.. (the kernel is supervisor-only).

@@ -52,11 +52,6 @@
 #define SYS_TICKS  4
 #define SYS_SUM    5
 
-#define PG_P  0x001
-#define PG_RW 0x002
-#define PG_US 0x004
-#define PG_A  0x020
-#define PG_D  0x040
 
 #define UVA        0x40000000u
 #define UDATA      0x40010000u
@@ -70,7 +65,6 @@
 #define USTACK_PAGES 2
 #define HEAP_PAGES   8
 #define POOL         8
-#define PTI(v) (((uint32_t)(v) >> 12) & 0x3ff)
 
 #define QUANTUM 2
 #define OUTBUF  1024
@@ -84,8 +78,6 @@
 #define RELOAD 1193
 
 extern char uimg[], uimg_end[], p0_main[], p1_main[], p2_main[];
-extern void procs_start(struct regs *frame);
-extern void procs_finish(void) __attribute__((noreturn));
 
 #define PAGE __attribute__((aligned(4096)))
 static uint32_t pd_k[1024] PAGE;                /* the kernel's own directory */
@@ -192,7 +184,7 @@ static void schedule(struct regs *r)
         }
         cur = -1;
         write_cr3((uint32_t)pd_k);
-        procs_finish();
+        user_return(0);
     }
     ctx_copy(r, &procs[next].ctx);
     uint32_t cr3 = (uint32_t)pd_p[next];
@@ -393,12 +385,7 @@ static void init_proc(int i, uint32_t entry)
 {
     struct proc *p = &procs[i];
     memset(p, 0, sizeof *p);
-    p->ctx.eip = UVA + entry;
-    p->ctx.cs = SEL_UCODE;
-    p->ctx.eflags = EFL_IF | EFL_1;
-    p->ctx.user_esp = UTOP;
-    p->ctx.user_ss = SEL_UDATA;
-    p->ctx.ds = p->ctx.es = p->ctx.fs = p->ctx.gs = SEL_UDATA;
+    user_frame(&p->ctx, UVA + entry, SEL_UCODE, UTOP, SEL_UDATA, SEL_UDATA, SEL_UDATA);
     p->alive = 1;
 
     /* address space: shared kernel tables + the process's own page table */
@@ -447,8 +434,8 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
     check(isize <= UCODE_PAGES * 4096, "user image fits its code pages");
 
     /* ---- kernel tables: 0-8 MiB identity, supervisor, page 0 absent */
-    for (uint32_t k = 0; k < 2048; k++)
-        pt_k[k >> 10][k & 1023] = k ? (k << 12) | PG_P | PG_RW : 0;
+    pt_k[0][0] = 0;
+    map_identity((uint32_t *)pt_k, 1, 2047, PG_P | PG_RW);
     pd_k[0] = (uint32_t)pt_k[0] | PG_P | PG_RW;
     pd_k[1] = (uint32_t)pt_k[1] | PG_P | PG_RW;
     init_proc(0, (uint32_t)(p0_main - uimg));
@@ -508,7 +495,7 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
     cur = first;
     slice = QUANTUM;
     putln("starting processes");
-    procs_start(frame);
+    run_frame(frame);
 
     /* ---- every process has exited */
     check_eq("back at ring 0", read_cs(), SEL_KCODE);

@@ -1,6 +1,6 @@
 /*
  * corpus/sysmix/sysmix.S -- the pieces of the sysmix guest that must be
- * assembly: ring-3 entry/exit with an explicit EFLAGS image, the far-call
+ * assembly (ring 3 is entered with the library's run_user_eflags): the far-call
  * and far-jump targets that run in code segments with a nonzero base, and
  * the ring-0 target of the ring-3 call gate.
  *
@@ -11,53 +11,6 @@
  */
 
         .text
-/* uint32_t enter_user(uint32_t eip, uint32_t esp, uint32_t eflags)
- * iret to 0x1b:eip with 0x23:esp and exactly `eflags` (DS/ES/FS/GS =
- * 0x23); returns the value a kernel handler passes to leave_user(). */
-        .globl enter_user
-        .type enter_user, @function
-enter_user:
-        pushl %ebp
-        pushl %ebx
-        pushl %esi
-        pushl %edi
-        pushfl
-        movl %esp, eu_saved_ksp
-        movl 24(%esp), %ecx             /* eip */
-        movl 28(%esp), %edx             /* esp */
-        movl 32(%esp), %eax             /* eflags */
-        pushl $0x23                     /* ss */
-        pushl %edx                      /* esp */
-        pushl %eax                      /* eflags */
-        pushl $0x1b                     /* cs */
-        pushl %ecx                      /* eip */
-        movw $0x23, %ax
-        movw %ax, %ds
-        movw %ax, %es
-        movw %ax, %fs
-        movw %ax, %gs
-        iretl
-
-/* void leave_user(uint32_t v) -- from a ring-0 handler: drop the interrupt
- * frame (on the TSS esp0 stack) and return v from enter_user. */
-        .globl leave_user
-        .type leave_user, @function
-leave_user:
-        movl 4(%esp), %eax
-        movw $0x10, %cx
-        movw %cx, %ds
-        movw %cx, %es
-        movw %cx, %fs
-        movw %cx, %gs
-        movw %cx, %ss
-        movl eu_saved_ksp, %esp
-        popfl
-        popl %edi
-        popl %esi
-        popl %ebx
-        popl %ebp
-        ret
-
 /* ------------------------------------------------------------------ *
  * far_callee: reached by a far call with one dword argument; records
  *   far_rec[0] CS, [1] EIP of far_label (offset in CS), [2] ESP at entry,
@@ -145,10 +98,5 @@ gate_target:
         popl %ecx
         movl $0x600df00d, %eax
         lret $12
-
-        .section .bss
-        .align 4
-eu_saved_ksp:
-        .long 0
 
         .section .note.GNU-stack, "", @progbits

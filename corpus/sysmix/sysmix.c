@@ -96,8 +96,6 @@ volatile uint32_t fault_resume, fault_at;
 struct dtr u_dtr;
 struct farp fp_bad, fp_code, lss_ptr;
 
-extern uint32_t enter_user(uint32_t eip, uint32_t esp, uint32_t eflags);
-extern void leave_user(uint32_t v) __attribute__((noreturn));
 extern char far_callee[], far_label[], far_jmp_target[], jmp_label[], gate_target[];
 
 /* ================================================================ shared code
@@ -853,7 +851,7 @@ static void syscall(struct regs *r)
 {
     switch (r->eax) {
     case SYS_EXIT:
-        leave_user(r->ebx);
+        user_return(r->ebx);
     case SYS_PUTS:
         puts((const char *)r->ebx);
         break;
@@ -1242,7 +1240,7 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
     sel_probe_all(ksel);
     memset(&u_dtr, 0, sizeof u_dtr);
     nfaults[3] = 0;
-    v = enter_user((uint32_t)user_a, USTACK_TOP, 0x202);
+    v = run_user_eflags((uint32_t)user_a, USTACK_TOP, 0x202);
     cli();
     check_eq("user A exit value", v, 0x600d);
     check_eq("back at ring 0", read_cs(), SEL_KCODE);
@@ -1321,7 +1319,7 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
     /* ------------------------------------------------------------ ring 3, IOPL 3 */
     putln("-- ring 3, IOPL 3");
     nfaults[3] = 0;
-    v = enter_user((uint32_t)user_b, USTACK_TOP, 0x3202);
+    v = run_user_eflags((uint32_t)user_b, USTACK_TOP, 0x3202);
     cli();
     check_eq("user B exit value", v, 0xb);
     printf("user B eflags: entry %p; IF|IOPL after cli %p, sti %p\n",
@@ -1357,7 +1355,7 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
     check(got.base == (uint32_t)gcopy + 3 && got.limit == 0x5f && v == dseg_alt[1],
           "segment loads use the new GDT, written after the lgdt");
     memset(&ur.g_gdtr, 0, sizeof ur.g_gdtr);
-    w = enter_user((uint32_t)user_g, USTACK_TOP, 0x202);
+    w = run_user_eflags((uint32_t)user_g, USTACK_TOP, 0x202);
     cli();
     printf("ring 3 with the moved GDT: sgdt base %s, 0x53 reads %p, exit %u\n",
            ur.g_gdtr.base == (uint32_t)gcopy + 3 ? "= copy" : "WRONG", ur.g_read, w);
@@ -1439,7 +1437,7 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
     check(v == SEL_TSS2 && (t48a.lar & 0xff00) == 0x8900 && (t48b.lar & 0xff00) == 0x8b00 &&
           (t28.lar & 0xff00) == 0x8b00, "ltr sets the busy bit, the old TSS stays busy");
     f_where = 0;
-    w = enter_user((uint32_t)user_t, USTACK_TOP, 0x202);
+    w = run_user_eflags((uint32_t)user_t, USTACK_TOP, 0x202);
     cli();
     printf("ring 3 int $0x80 frame with TR 0x48: %s\n",
            f_where == ALT_TOP ? "on TSS2.esp0" : f_where == KSTACK_TOP ? "WRONG (old TSS)" : "WRONG");
@@ -1481,7 +1479,7 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
     while (ticks == v);
     check(last_tick_eip == (uint32_t)after_hlt, "hlt idled until a tick (saved eip after the hlt)");
     v = ticks_r3;
-    w = enter_user((uint32_t)user_c, USTACK_TOP, 0x202);
+    w = run_user_eflags((uint32_t)user_c, USTACK_TOP, 0x202);
     cli();
     check(w == 0xc && ticks_r3 - v >= 4, "at least 4 ticks taken at ring 3");
     check(ticks_bad == 0, "every tick frame on the right stack with the right selectors");

@@ -1,6 +1,6 @@
 /*
  * corpus/usermode/usermode.S -- ring-3 side of the usermode guest:
- * the entry/exit pair (um_enter / um_leave), the user entry point, the
+ * the user entry point (entered by the library's run_user_eflags), the
  * instruction-exact probes, and the table the kernel's fault handler uses
  * to recognise and skip each faulting instruction.
  *
@@ -19,50 +19,6 @@
 #define SYS_BPDPL3   7
 
         .text
-/* uint32_t um_enter(uint32_t eip, uint32_t esp, uint32_t eflags)
- * iret to 0x1b:eip with 0x23:esp and exactly `eflags`; returns the value
- * passed to um_leave() by a kernel handler. */
-        .globl um_enter
-um_enter:
-        pushl %ebp
-        pushl %ebx
-        pushl %esi
-        pushl %edi
-        pushfl
-        movl %esp, um_saved_ksp
-        movl 24(%esp), %ecx             /* eip */
-        movl 28(%esp), %edx             /* esp */
-        movl 32(%esp), %eax             /* eflags */
-        pushl $0x23
-        pushl %edx
-        pushl %eax
-        pushl $0x1b
-        pushl %ecx
-        movw $0x23, %ax
-        movw %ax, %ds
-        movw %ax, %es
-        movw %ax, %fs
-        movw %ax, %gs
-        iretl
-
-/* void um_leave(uint32_t v) -- from a ring-0 handler: abandon the interrupt
- * frame (it lives on the TSS esp0 stack) and return v from um_enter. */
-        .globl um_leave
-um_leave:
-        movl 4(%esp), %eax
-        movw $0x10, %cx
-        movw %cx, %ds
-        movw %cx, %es
-        movw %cx, %fs
-        movw %cx, %gs
-        movl um_saved_ksp, %esp
-        popfl
-        popl %edi
-        popl %esi
-        popl %ebx
-        popl %ebp
-        ret
-
 /* ------------------------------------------------------------ ring 3 */
         .globl user_entry
 user_entry:
@@ -318,7 +274,6 @@ u_magic: .long 0xc0dec0de
 
         .section .bss
         .align 4
-um_saved_ksp: .long 0
         .globl u_eflags_entry, u_push_cs, u_mov_cs, u_mov_ss, u_mov_ds
         .globl u_popf_result, u_sgdt, u_sidt, u_sldt, u_str, u_smsw
         .globl u_lsl_ucode, u_lsl_ucode_zf, u_lsl_kcode, u_lsl_kcode_zf

@@ -45,8 +45,6 @@ struct probe {
 
 extern struct probe probe_table[];
 extern char user_entry[];
-extern uint32_t um_enter(uint32_t eip, uint32_t esp, uint32_t eflags);
-extern void um_leave(uint32_t v) __attribute__((noreturn));
 
 extern uint32_t u_eflags_entry, u_push_cs, u_mov_cs, u_mov_ss, u_mov_ds;
 extern uint32_t u_popf_result, u_sldt, u_str, u_smsw;
@@ -194,7 +192,7 @@ static void syscall(struct regs *r)
     switch (r->eax) {
     case SYS_EXIT:
         exit_value = r->ebx;
-        um_leave(r->ebx);
+        user_return(r->ebx);
     case SYS_WRITE: {
         const char *s = (const char *)r->ebx;
         for (uint32_t i = 0; i < r->ecx; i++)
@@ -252,7 +250,7 @@ void kmain(uint32_t magic, struct multiboot_info *mbi)
     uint32_t klsl_tss;
     __asm__ volatile("lsl %1, %0" : "=r"(klsl_tss) : "r"((uint32_t)SEL_TSS));
 
-    uint32_t v = um_enter((uint32_t)user_entry, USTACK_TOP, 0x202);
+    uint32_t v = run_user_eflags((uint32_t)user_entry, USTACK_TOP, 0x202);
     cli();
     putln("kernel: back at ring 0");
     check_eq("SYS_EXIT value", v, 0x55aa);

@@ -42,20 +42,12 @@
  */
 #include "lib.h"
 
-#define PG_P  0x001
-#define PG_RW 0x002
-#define PG_US 0x004
-#define PG_A  0x020
-#define PG_D  0x040
-#define PG_PS 0x080
 #define CR4_PSE 0x10
 
 #define V(a)  (*(volatile uint32_t *)(uint32_t)(a))
 #define B8(a) (*(volatile uint8_t *)(uint32_t)(a))
 #define PTE_VA(v) (0xffc00000u + ((uint32_t)(v) >> 12) * 4)
 #define PDE_VA(v) (0xfffff000u + ((uint32_t)(v) >> 22) * 4)
-#define PTI(v) (((uint32_t)(v) >> 12) & 0x3ff)
-#define PDI(v) ((uint32_t)(v) >> 22)
 
 #define P16 0x01000000u
 #define P20 0x01400000u
@@ -266,8 +258,7 @@ static void rep_stosd(uint32_t dst, uint32_t v, uint32_t n)
 /* ------------------------------------------------------------ setup */
 static void build_tables(void)
 {
-    for (int i = 1; i < 1024; i++)
-        pt_id[i] = ((uint32_t)i << 12) | PG_P | PG_RW | PG_US;
+    map_identity(pt_id, 1, 1023, PG_P | PG_RW | PG_US);
     pd_a[0] = (uint32_t)pt_id | PG_P | PG_RW | PG_US;
     pd_a[1] = 0x00400000u | PG_PS | PG_P | PG_RW | PG_US;
     pd_a[2] = (uint32_t)pt_w | PG_P | PG_RW | PG_US;
