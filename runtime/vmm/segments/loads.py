@@ -9,27 +9,15 @@ from __future__ import annotations
 
 from runtime.pc.cpustate import SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_SS, SegCache
 from runtime.pc.delivery import Fault
-from runtime.pc.x86 import (
-    SYS_CALL_GATE16,
-    SYS_CALL_GATE32,
-    SYS_LDT,
-    SYS_TASK_GATE,
-    SYS_TSS16_AVAIL,
-    SYS_TSS16_BUSY,
-    SYS_TSS32_AVAIL,
-    SYS_TSS32_BUSY,
-    Descriptor,
-    Vector,
-)
+from runtime.pc.x86 import CALL_GATE_TYPES, SYS_LDT, SYS_TASK_GATE, TSS_TYPES, Descriptor, Vector
 from runtime.vmm.segments.descriptors import Processor, fetch, fetch_or_gp, mark_accessed, readable
 
 #: LAR returns the descriptor's high dword masked thus (SDM vol 2, LAR: 00FxFF00H, x = 0).
 LAR_MASK = 0x00F0FF00
 
 #: System types LAR and LSL accept (SDM vol 2, LAR and LSL, "valid for instruction" tables).
-_LAR_SYSTEM = frozenset({SYS_TSS16_AVAIL, SYS_LDT, SYS_TSS16_BUSY, SYS_CALL_GATE16, SYS_TASK_GATE,
-                         SYS_TSS32_AVAIL, SYS_TSS32_BUSY, SYS_CALL_GATE32})
-_LSL_SYSTEM = frozenset({SYS_TSS16_AVAIL, SYS_LDT, SYS_TSS16_BUSY, SYS_TSS32_AVAIL, SYS_TSS32_BUSY})
+_LSL_SYSTEM = TSS_TYPES | {SYS_LDT}
+_LAR_SYSTEM = _LSL_SYSTEM | CALL_GATE_TYPES | {SYS_TASK_GATE}
 
 
 def load_segment(p: Processor, index: int, selector: int) -> None:

@@ -14,13 +14,12 @@ import struct
 from runtime.pc.cpustate import SEG_CS, SEG_SS, SEG_TR, SegCache
 from runtime.pc.delivery import Fault, Unsupported
 from runtime.pc.x86 import (
-    SYS_CALL_GATE16,
+    CALL_GATE_TYPES,
     SYS_CALL_GATE32,
     SYS_TASK_GATE,
-    SYS_TSS16_AVAIL,
-    SYS_TSS16_BUSY,
-    SYS_TSS32_AVAIL,
-    SYS_TSS32_BUSY,
+    TSS16_TYPES,
+    TSS_AVAIL_TYPES,
+    TSS_TYPES,
     Descriptor,
     Vector,
     tss32_stack_offset,
@@ -35,10 +34,6 @@ from runtime.vmm.segments.descriptors import (
 )
 from runtime.vmm.segments.stack import Stack
 
-_CALL_GATES = frozenset({SYS_CALL_GATE16, SYS_CALL_GATE32})
-_TSS_AVAIL = frozenset({SYS_TSS16_AVAIL, SYS_TSS32_AVAIL})
-_TSS_ANY = frozenset({SYS_TSS16_AVAIL, SYS_TSS16_BUSY, SYS_TSS32_AVAIL, SYS_TSS32_BUSY})
-
 
 def _inner_stack(p: Processor, ring: int) -> tuple[int, int]:
     """SSn and ESPn for ``ring`` from the current TSS (SDM vol 2 CALL, MORE-PRIVILEGE; vol 3A 7.2.1).
@@ -49,7 +44,7 @@ def _inner_stack(p: Processor, ring: int) -> tuple[int, int]:
     runtime.pc.delivery's).
     """
     tr = p.segs[SEG_TR]
-    if (tr.flags >> 8) & 0xF in (SYS_TSS16_AVAIL, SYS_TSS16_BUSY):
+    if (tr.flags >> 8) & 0xF in TSS16_TYPES:
         off = 2 + 4 * ring
         if off + 3 > tr.limit:
             raise Fault(Vector.TS, tr.selector & 0xFFFC)
@@ -108,12 +103,12 @@ def _task_target(p: Processor, desc: Descriptor, selector: int, kind: str) -> No
             raise Fault(Vector.NP, err)
         tss_sel = desc.gate_selector
         found = None if tss_sel & 4 else fetch(p, tss_sel)
-        if found is None or not found[1].system or found[1].type not in _TSS_AVAIL:
+        if found is None or not found[1].system or found[1].type not in TSS_AVAIL_TYPES:
             raise Fault(Vector.GP, tss_sel & 0xFFFC)
         if not found[1].present:
             raise Fault(Vector.NP, tss_sel & 0xFFFC)
         raise Unsupported(f"far {kind} through task gate {selector:#06x} (task switch)")
-    if desc.dpl < p.cpl or desc.dpl < selector & 3 or desc.type not in _TSS_AVAIL:
+    if desc.dpl < p.cpl or desc.dpl < selector & 3 or desc.type not in TSS_AVAIL_TYPES:
         raise Fault(Vector.GP, err)
     if not desc.present:
         raise Fault(Vector.NP, err)
@@ -121,7 +116,7 @@ def _task_target(p: Processor, desc: Descriptor, selector: int, kind: str) -> No
 
 
 def _is_task_target(desc: Descriptor) -> bool:
-    return desc.system and (desc.type == SYS_TASK_GATE or desc.type in _TSS_ANY)
+    return desc.system and (desc.type == SYS_TASK_GATE or desc.type in TSS_TYPES)
 
 
 def _far_target(p: Processor, selector: int) -> tuple[int, Descriptor]:
@@ -154,7 +149,7 @@ def far_jmp(p: Processor, selector: int, offset: int, opsize: int = 32) -> None:
         p.segs[SEG_CS] = SegCache.from_descriptor(err | cpl, desc)
         p.eip = eip
         return
-    if desc.system and desc.type in _CALL_GATES:
+    if desc.system and desc.type in CALL_GATE_TYPES:
         code_sel, caddr, code = _gate_target(p, desc, selector)
         if code.conforming and code.dpl > cpl or not code.conforming and code.dpl != cpl:
             raise Fault(Vector.GP, code_sel & 0xFFFC)
@@ -213,7 +208,7 @@ def far_call(p: Processor, selector: int, offset: int, opsize: int = 32) -> None
         return
     if _is_task_target(desc):
         _task_target(p, desc, selector, "call")
-    if not (desc.system and desc.type in _CALL_GATES):
+    if not (desc.system and desc.type in CALL_GATE_TYPES):
         raise Fault(Vector.GP, err)
 
     code_sel, caddr, code = _gate_target(p, desc, selector)
