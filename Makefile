@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast corpus linux busybox bash-static lint reference clean
+.PHONY: run test test-fast corpus linux busybox bash-static lint reference bench clean
 
 # the default guest exits through port 0xf4 with 0: bt's status is (0<<1)|1 = 1, as QEMU's
 run: $(STAMP) corpus linux
@@ -22,8 +22,15 @@ $(STAMP): pyproject.toml setup.py runtime/pc/_hooks.c
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# the guest corpus and the benchmark guests (bench/, built with corpus/lib)
 corpus:
 	$(MAKE) -s -C corpus
+	$(MAKE) -s -C bench
+
+# the whole benchmark suite (bench/README.md): the table, and the JSON and HTML reports in build/
+bench: $(STAMP) corpus linux
+	@mkdir -p build
+	$(BIN)/bt bench --json build/bench.json --html build/bench.html
 
 # the guest kernel for Linux programs, and the test programs (tests/linux)
 linux:
@@ -45,6 +52,7 @@ reference: corpus
 
 clean:
 	$(MAKE) -s -C corpus clean
+	$(MAKE) -s -C bench clean
 	$(MAKE) -s -C runtime/linux/kernel clean
 	$(MAKE) -s -C tests/linux clean
 	rm -rf $(VENV) build *.egg-info runtime/pc/_hooks*.so

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import struct
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -55,14 +56,26 @@ class TranslatorStats:
     invalidations: int = 0
     invalidated_pages: int = 0
     flushes: int = 0
+    #: translations of a guest address never translated before (the compulsory misses)
+    first_translations: int = 0
+    #: lookup-table installs of a guest EIP never installed before
+    first_installs: int = 0
+    #: guest code bytes translated (for the expansion ratio: bytes_emitted / this)
+    guest_bytes_translated: int = 0
+    #: seconds spent scanning and rewriting (translation speed: guest insns / this)
+    translate_seconds: float = 0.0
     stop_reasons: Counter[str] = field(default_factory=Counter)
     #: translation-time: how many guest instructions each handling took
     handling: Counter[str] = field(default_factory=Counter)
     #: translation-time: rewritten instructions by rule (everything but ident)
     rules: Counter[str] = field(default_factory=Counter)
+    #: the guest addresses translated / installed so far (for first_translations/installs)
+    seen: set[tuple[int, int]] = field(default_factory=set, repr=False)
+    installed: set[int] = field(default_factory=set, repr=False)
 
     def as_dict(self) -> dict[str, object]:
-        d = {k: v for k, v in self.__dict__.items() if not isinstance(v, Counter)}
+        d = {k: v for k, v in self.__dict__.items() if not isinstance(v, Counter | set)}
+        d["translate_seconds"] = round(self.translate_seconds, 6)
         d["stop_reasons"] = dict(self.stop_reasons)
         d["handling"] = dict(self.handling)
         d["rules"] = dict(sorted(self.rules.items()))
@@ -192,6 +205,7 @@ class TranslationCache:
         lookups nor traced (the monitor uses it to re-run a single guest
         instruction that wrote its own page).
         """
+        t0 = time.perf_counter()
         unit = self.scanner.scan(cs_base, eip, cap)
         if to_phys is not None:  # index blocks by the guest physical pages they came from
             unit.pages = frozenset(to_phys(p) for p in unit.pages)
@@ -201,6 +215,7 @@ class TranslationCache:
             self.flush()
             base = self.free
             emission = self.rewriter.rewrite(unit, base)
+        self.stats.translate_seconds += time.perf_counter() - t0
         code = emission.code
         block = Block(cs_base, eip, unit.end_eip, unit.pages, base, base + emission.body,
                       len(code), unit.stop, emission.map, callouts=emission.callouts,
@@ -225,6 +240,10 @@ class TranslationCache:
         st = self.stats
         st.translations += 1
         st.guest_insns_translated += len(unit.insns)
+        st.guest_bytes_translated += unit.end_eip - eip
+        if register and (cs_base, eip) not in st.seen:
+            st.seen.add((cs_base, eip))
+            st.first_translations += 1
         st.bytes_emitted += len(code)
         st.stop_reasons[unit.stop.value] += 1
         st.handling.update(emission.handling)
@@ -274,6 +293,9 @@ class TranslationCache:
         self._slots[eip] = block
         self.memory.write(l2 + 4 * (eip & 0xFFFF), struct.pack("<I", block.addr))
         self.stats.indirect_lookups_installed += 1
+        if eip not in self.stats.installed:
+            self.stats.installed.add(eip)
+            self.stats.first_installs += 1
 
     def clear_lookup(self, cs_base: int) -> None:
         """Empty the table (every slot to the miss stub): entries hold for one CS base."""

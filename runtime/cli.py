@@ -128,10 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="guest RAM in MiB (default 128)")
     explain.set_defaults(func=cmd_explain)
 
+    from runtime.bench import command as bench
     from runtime.check import diff, fuzz
 
     diff.add_parser(sub, _int, _positive)
     fuzz.add_parser(sub, _int, _positive, _seconds)
+    bench.add_parser(sub, _positive)
     return parser
 
 

@@ -8,8 +8,10 @@
  * ctypes with uc_hook_add and shares `struct bt_clock` with it.
  *
  *  - bt_block_hook charges each block's guest instruction count (looked up
- *    in a direct-mapped table keyed by address and size, filled by a Python
- *    callback on a miss) and asks unicorn to stop once the count reaches
+ *    in a set-associative table keyed by address and size, filled by a Python
+ *    callback on a miss), counts the block under its kind (kind_runs: under the
+ *    monitor, how translated code was entered: through the lookup table or a
+ *    chained jump; see icount.py) and asks unicorn to stop once the count reaches
  *    `stop_at`, or, while `stop_on_if` is set, as soon as a block starts with
  *    EFLAGS.IF = 1 (a masked interrupt is waiting for sti/popf/iret).
  *  - bt_insn_hook counts single instructions exactly; the machine installs it
@@ -37,8 +39,11 @@
 #include <Python.h>
 #include <stdint.h>
 
-#define BT_TABLE_BITS 12
+#define BT_TABLE_BITS 14
 #define BT_TABLE_SIZE (1u << BT_TABLE_BITS)
+#define BT_WAYS 4          /* a set of the table: 4 ways, round-robin replacement */
+#define BT_KINDS 4         /* what a block start is (bits 24.. of fill's answer) */
+#define BT_COUNT_MASK 0xffffffu
 
 typedef int (*bt_reg_read_fn)(void *uc, int regid, void *value);
 typedef int (*bt_emu_stop_fn)(void *uc);
@@ -61,34 +66,55 @@ struct bt_clock {
     bt_reg_read_fn reg_read;
     bt_emu_stop_fn emu_stop;
     bt_fill_fn fill;
+    uint64_t kind_runs[BT_KINDS]; /* blocks run, by the kind fill gave their start */
+    uint32_t evictions;    /* misses that replaced a live entry (conflicts, not first sight) */
+    uint32_t pad;
     uint64_t tag[BT_TABLE_SIZE];
     uint32_t size[BT_TABLE_SIZE];
     uint32_t count[BT_TABLE_SIZE];
+    uint8_t kind[BT_TABLE_SIZE];
+    uint8_t next_way[BT_TABLE_SIZE / BT_WAYS];
 };
 
-/* The guest instructions of the code at [address, address + size): table or fill. */
-static uint32_t bt_weight(struct bt_clock *s, uint64_t address, uint32_t size)
+/*
+ * The table entry of the code at [address, address + size), filled on a miss.
+ * Set-associative (BT_WAYS ways a set) so that blocks whose keys collide (a loop
+ * whose body straddles a page boundary runs as two unicorn blocks at related
+ * addresses) do not evict each other on every pass: a miss is a call into Python.
+ * fill answers the guest instruction count in bits 0-23 and the kind of the block
+ * start (the monitor's: guest code, lookup entry, block body, other) in bits 24-27.
+ */
+static uint32_t bt_entry(struct bt_clock *s, uint64_t address, uint32_t size)
 {
-    uint32_t h = (uint32_t)(address ^ (address >> BT_TABLE_BITS) ^ size) & (BT_TABLE_SIZE - 1);
-    uint32_t n;
+    uint32_t set = (uint32_t)(address ^ (address >> 12) ^ (address >> 24) ^ size)
+                   & (BT_TABLE_SIZE / BT_WAYS - 1);
+    uint32_t base = set * BT_WAYS, h, n;
 
-    if (s->tag[h] == address && s->size[h] == size)
-        return s->count[h];
+    for (h = base; h < base + BT_WAYS; h++)
+        if (s->tag[h] == address && s->size[h] == size)
+            return h;
+    h = base + s->next_way[set];
+    s->next_way[set] = (uint8_t)((s->next_way[set] + 1) & (BT_WAYS - 1));
+    if (s->size[h] != 0)
+        s->evictions++;
     n = s->fill(address, size);
     s->tag[h] = address;
     s->size[h] = size;
-    s->count[h] = n;
+    s->count[h] = n & BT_COUNT_MASK;
+    s->kind[h] = (uint8_t)((n >> 24) & (BT_KINDS - 1));
     s->misses++;
-    return n;
+    return h;
 }
 
 void bt_block_hook(void *uc, uint64_t address, uint32_t size, struct bt_clock *s)
 {
-    uint32_t n;
+    uint32_t h, n;
 
     if (s->exact)
         return;  /* a stale direct call left in a block after uc_hook_del */
-    n = bt_weight(s, address, size);
+    h = bt_entry(s, address, size);
+    n = s->count[h];
+    s->kind_runs[s->kind[h]]++;
     s->blocks++;
     s->block_start = address;
     s->block_size = size;
@@ -124,7 +150,7 @@ void bt_insn_hook(void *uc, uint64_t address, uint32_t size, struct bt_clock *s)
 
     if (!s->exact)
         return;  /* a stale direct call left in a block after uc_hook_del */
-    n = s->weighted ? bt_weight(s, address, size) : 1;
+    n = s->weighted ? s->count[bt_entry(s, address, size)] : 1;
     if (n == 0)
         return;
     if (s->insns >= s->stop_at || s->async_stop) {
@@ -141,6 +167,8 @@ void bt_clear_table(struct bt_clock *s)
         s->tag[i] = ~(uint64_t)0;
         s->size[i] = 0;
     }
+    for (uint32_t i = 0; i < BT_TABLE_SIZE / BT_WAYS; i++)
+        s->next_way[i] = 0;
 }
 
 static struct PyModuleDef bt_hooks_module = {

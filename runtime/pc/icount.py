@@ -27,7 +27,9 @@ from unicorn.unicorn_py3.unicorn import uclib
 
 import runtime.pc._hooks as _hooks_module
 
-_TABLE = 4096
+_TABLE = 1 << 14
+_WAYS = 4
+_KINDS = 4
 _lib = ctypes.CDLL(_hooks_module.__file__)
 _FILL = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint32)
 
@@ -54,10 +56,23 @@ class _ClockState(ctypes.Structure):
         ("reg_read", ctypes.c_void_p),
         ("emu_stop", ctypes.c_void_p),
         ("fill", ctypes.c_void_p),
+        ("kind_runs", ctypes.c_uint64 * _KINDS),
+        ("evictions", ctypes.c_uint32),
+        ("pad", ctypes.c_uint32),
         ("tag", ctypes.c_uint64 * _TABLE),
         ("size", ctypes.c_uint32 * _TABLE),
         ("count", ctypes.c_uint32 * _TABLE),
+        ("kind", ctypes.c_uint8 * _TABLE),
+        ("next_way", ctypes.c_uint8 * (_TABLE // _WAYS)),
     ]
+
+
+#: what a unicorn block start is, as the C hook counts block runs (``kind_runs``):
+#: guest code (the bare machine; direct user code), the lookup entry of a translation
+#: (reached by an inline lookup-table hit), the body of a translation (reached by a
+#: chained jump or by the monitor entering it), other translated code (a resumption
+#: after a callout, the tail)
+BLOCK_KINDS = ("guest", "lookup_entry", "block_body", "other")
 
 
 NO_LIMIT = (1 << 63) - 1
@@ -77,6 +92,8 @@ class InstructionCounter:
         self._read_code = read_code
         #: the monitor's answer for code it emitted (None: not its code, decode the bytes)
         self.provider: Callable[[int, int], tuple[int, ...] | None] | None = None
+        #: the monitor's kind (an index of BLOCK_KINDS) of a block start it emitted
+        self.classifier: Callable[[int], int] | None = None
         self._cs = Cs(CS_ARCH_X86, CS_MODE_32)
         self._offsets: dict[tuple[int, int], tuple[int, ...]] = {}
         self.state = _ClockState()
@@ -103,8 +120,15 @@ class InstructionCounter:
         return handle
 
     def _fill(self, address: int, size: int) -> int:
-        """Called from C on a table miss: the instruction count of the block."""
-        return len(self.offsets(address, size))
+        """Called from C on a table miss: the instruction count of the block (bits 0-23)
+        and the kind of its start (bits 24-27, an index of :data:`BLOCK_KINDS`)."""
+        n = len(self.offsets(address, size))
+        if self.classifier is not None:
+            try:
+                n |= (self.classifier(address) & 3) << 24
+            except Exception:  # noqa: BLE001 - never raise into C
+                pass
+        return n
 
     def offsets(self, address: int, size: int) -> tuple[int, ...]:
         """Offsets of the instructions of the block at ``address`` (cached)."""
@@ -144,6 +168,15 @@ class InstructionCounter:
     @property
     def misses(self) -> int:
         return self.state.misses
+
+    @property
+    def evictions(self) -> int:
+        """Misses that replaced a live entry: what code layout costs (first sight excluded)."""
+        return self.state.evictions
+
+    def block_runs(self) -> dict[str, int]:
+        """Blocks run by the kind of their start (:data:`BLOCK_KINDS`)."""
+        return {k: int(self.state.kind_runs[i]) for i, k in enumerate(BLOCK_KINDS)}
 
     @property
     def exact(self) -> bool:

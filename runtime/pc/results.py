@@ -61,6 +61,8 @@ class Results:
             "instructions": self.counter.insns,
             "blocks": self.counter.blocks,
             "block_table_misses": self.counter.misses,
+            "block_table_evictions": self.counter.evictions,
+            "block_runs": self.counter.block_runs(),
             "seconds": round(elapsed, 6),
             "mips": round(self.counter.insns / elapsed / 1e6, 2) if elapsed > 0 else 0.0,
             "emu_starts": self.stats.runs,

@@ -72,6 +72,18 @@ class CodeTracing:
         block = self.tc.block_at(address)
         return block.retiring_offsets(address, size) if block is not None else ()
 
+    def _tc_kind(self, address: int) -> int:
+        """For the instruction clock's block runs: what a unicorn block start at ``address``
+        is (an index of :data:`runtime.pc.icount.BLOCK_KINDS`): guest code, a translation's
+        lookup entry (only ret and indirect branches jump there, through the table), its
+        body (chained jumps and the monitor enter there) or other translated code."""
+        if not self.space.contains(address):
+            return 0
+        block = self.tc.block_at(address)
+        if block is None:
+            return 3
+        return 1 if address == block.addr else 2 if address == block.body else 3
+
     def _trace(self, page: int) -> None:
         """Write-protect guest physical ``page`` (it holds translated code) in the identity map
         and in every shadow."""

@@ -94,6 +94,9 @@ class MonitorStats:
     traced_pages: int = 0
     one_off_blocks: int = 0
     kernel_entries: int = 0
+    #: the monitor starting translated code at a block body (after an exit, a miss, a
+    #: delivery, a callout that left its block): the dispatches of the hit-rate split
+    translated_entries: int = 0
     user_entries: int = 0
     mode_flushes: int = 0
     gate_emulations: int = 0
@@ -141,6 +144,7 @@ class Monitor(Dispatch, Faults, AdaptiveTranslation, Transitions, CodeTracing, M
                                 self._load_real_cr3, self._flush_tlb, self._shadow_code_written,
                                 self.vcpu.paging_regs)
         self.counter.provider = self._tc_offsets
+        self.counter.classifier = self._tc_kind
         self.counter.state.weighted = 1
         self.mstats = MonitorStats()
         #: the scratch engine of the instructions the processor itself answers (made at first use)
