@@ -3,7 +3,7 @@
  * model; under the monitor the ring-0 in/out is a callout as well. */
 #include "bench.h"
 
-#define ITERS 100000u
+#define ITERS 40000u
 #define SCRATCH 0x3ffu
 
 void kmain(uint32_t magic, struct multiboot_info *mbi)
