@@ -156,6 +156,9 @@ class TranslationCache:
         self.memory.write(miss_l2, struct.pack("<I", miss) * SLOTS)
         self.stats = TranslatorStats()
         self.generation = 0  # bumped by every flush
+        #: called after every flush: translated code at an address may now be different
+        #: code (the instruction clock drops what it cached about the old)
+        self.on_flush: Callable[[], None] | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -365,3 +368,5 @@ class TranslationCache:
         self.clear_lookup(cs_base)
         self.generation += 1
         self.stats.flushes += 1
+        if self.on_flush is not None:
+            self.on_flush()

@@ -145,6 +145,7 @@ class Monitor(Dispatch, Faults, AdaptiveTranslation, Transitions, CodeTracing, M
                                 self.vcpu.paging_regs)
         self.counter.provider = self._tc_offsets
         self.counter.classifier = self._tc_kind
+        self.tc.on_flush = self.counter.forget_code
         self.counter.state.weighted = 1
         self.mstats = MonitorStats()
         #: the scratch engine of the instructions the processor itself answers (made at first use)

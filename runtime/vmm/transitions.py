@@ -76,8 +76,7 @@ class Transitions:
         rw = self.rewriter
         if (viopl0, fpu_traps, breakpoints) != (rw.viopl0, rw.fpu_traps, rw.breakpoints):
             rw.viopl0, rw.fpu_traps, rw.breakpoints = viopl0, fpu_traps, breakpoints
-            self.tc.flush()
-            self.counter.forget_code()
+            self.tc.flush()  # the instruction clock forgets the old code (tc.on_flush)
             self.mstats.mode_flushes += 1
 
     def _enter_kernel(self, eip: int) -> None:
