@@ -4,7 +4,7 @@
  * (kept, LRU), every mov to CR3 a callout. */
 #include "bench.h"
 
-#define ITERS 100000u
+#define ITERS 50000u
 #define SPACES 4u
 #define WINDOW 0x02000000u
 #define FRAMES 0x01400000u

@@ -4,7 +4,7 @@
  * faults filling the shadow, traced page-table writes. */
 #include "bench.h"
 
-#define ROUNDS 250u
+#define ROUNDS 120u
 #define PAGES 64u
 #define WINDOW 0x02000000u              /* 32 MiB: linear, not identity-mapped */
 #define FRAMES 0x01400000u              /* 20 MiB: the physical frames behind it */

@@ -4,7 +4,7 @@
  * the store faults until it is retranslated into a callout. */
 #include "bench.h"
 
-#define ITERS 150000u
+#define ITERS 60000u
 #define WINDOW 0x02000000u
 #define FRAMES 0x01400000u
 #define PD ((uint32_t *)0x00400000)

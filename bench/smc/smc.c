@@ -4,7 +4,7 @@
  * write to a traced code page invalidates the translation. */
 #include "bench.h"
 
-#define ITERS 40000u
+#define ITERS 15000u
 static uint8_t code[4096] __attribute__((aligned(4096)));
 
 void kmain(uint32_t magic, struct multiboot_info *mbi)

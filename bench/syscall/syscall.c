@@ -3,7 +3,7 @@
  * delivery through the guest IDT, translated handler, the emulated iret. */
 #include "bench.h"
 
-#define CALLS 20000u
+#define CALLS 10000u
 static volatile uint32_t sum, calls;
 
 static void on_syscall(struct regs *r)
