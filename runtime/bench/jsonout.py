@@ -2,7 +2,7 @@
 draft 2020-12; ``version`` changes whenever a field changes meaning or goes away).
 
     {"version": 1, "tool": "bt bench", "repeat": N, "qemu": bool,
-     "rows": [{"name", "what", "reference": "qemu"|"host", "ok", "problem",
+     "rows": [{"name", "what", "reference": "qemu"|"host", "ok", "skipped", "problem",
                "sides": {SIDE: {"wall", "cpu", "loop_wall", "loop_cpu", "startup_wall",
                                 "instructions", "unicorn_share", "python_share",
                                 "counter_misses", "counter_evictions", "repeats",
@@ -78,10 +78,11 @@ _TARGET = {"type": "object", "required": ["target", "value", "limit", "op", "met
                           "met": {"type": "boolean"}}}
 _ROW = {
     "type": "object",
-    "required": ["name", "what", "reference", "ok", "problem", "targets"],
+    "required": ["name", "what", "reference", "ok", "skipped", "problem", "targets"],
     "properties": {
         "name": {"type": "string"}, "what": {"type": "string"},
         "reference": {"enum": ["qemu", "host"]}, "ok": {"type": "boolean"},
+        "skipped": {"type": "boolean"},
         "problem": {"type": "string"},
         "sides": {"type": "object", "required": ["native", "monitor"],
                   "additionalProperties": _SIDE},
@@ -109,7 +110,8 @@ def report(results: list[RowResult], repeat: int, qemu: bool) -> dict[str, Any]:
     rows = []
     for r in results:
         row: dict[str, Any] = {"name": r.row.name, "what": r.row.what,
-                               "reference": r.row.reference, "ok": r.ok, "problem": r.problem,
+                               "reference": r.row.reference, "ok": r.ok, "skipped": r.skipped,
+                               "problem": r.problem,
                                "targets": r.summary.get("targets", [])}
         if r.ok:
             row.update({k: v for k, v in r.summary.items() if k != "targets"})

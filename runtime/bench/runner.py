@@ -27,6 +27,8 @@ class RowResult:
     row: Row
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     problem: str = ""
+    #: the row cannot run here (a program not built or fetched): reported, not a failure
+    skipped: bool = False
     summary: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -58,7 +60,7 @@ def measure_row(row: Row, repeat: int, qemu: bool, progress: Progress) -> RowRes
     res = RowResult(row)
     why = missing(row)
     if why:
-        res.problem = why
+        res.problem, res.skipped = f"skipped: {why}", True
         return res
     names = sides(row, qemu)
     for k in range(repeat):
