@@ -4,16 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast corpus linux busybox bash-static lint reference bench clean
+.PHONY: run test test-fast libunicorn corpus linux busybox bash-static lint reference bench clean
 
 # the default guest exits through port 0xf4 with 0: bt's status is (0<<1)|1 = 1, as QEMU's
-run: $(STAMP) corpus linux
+run: $(STAMP) libunicorn corpus linux
 	@$(BIN)/bt run; status=$$?; [ $$status -eq 1 ] || { echo "bt run: status $$status"; exit $$status; }
 
-test: $(STAMP) corpus linux
+test: $(STAMP) libunicorn corpus linux
 	$(BIN)/pytest -q
 
-test-fast: $(STAMP) corpus linux
+test-fast: $(STAMP) libunicorn corpus linux
 	$(BIN)/pytest -q -m "not slow"
 
 $(STAMP): pyproject.toml setup.py runtime/pc/_hooks.c
@@ -22,13 +22,20 @@ $(STAMP): pyproject.toml setup.py runtime/pc/_hooks.c
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# unicorn 2.1.4 with the store fix (runtime/pc/libunicorn/store-fix.patch), built once from
+# the PyPI sdist into .cache/libunicorn and installed in the venv's unicorn package; where it
+# cannot build, a one-line warning and the PyPI wheel's library. BTVMM_LIBUNICORN=pypi
+# selects the wheel's at run time; `bt --version` says which one runs.
+libunicorn: $(STAMP)
+	@nice $(BIN)/python -m runtime.pc.libunicorn.build
+
 # the guest corpus and the benchmark guests (bench/, built with corpus/lib)
 corpus:
 	$(MAKE) -s -C corpus
 	$(MAKE) -s -C bench
 
 # the whole benchmark suite (bench/README.md): the table, and the JSON and HTML reports in build/
-bench: $(STAMP) corpus linux
+bench: $(STAMP) libunicorn corpus linux
 	@mkdir -p build
 	$(BIN)/bt bench --json build/bench.json --html build/bench.html
 

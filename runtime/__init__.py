@@ -16,3 +16,8 @@ The layers, each importing only those before it:
 
 ``tests/test_layering.py`` checks these rules on every module.
 """
+
+# BTVMM_LIBUNICORN=pypi must take effect before anything imports the unicorn binding
+from runtime.pc.libunicorn import choose as _choose_libunicorn  # noqa: E402
+
+_choose_libunicorn()

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import NoReturn
 
@@ -55,10 +54,26 @@ def _seconds(text: str) -> float:
 
 
 def _version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("btvmm")
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: btvmm's version and the libunicorn it runs on (loaded only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show bt's version and which libunicorn runs, and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        from runtime.pc.libunicorn import loaded
+
+        sys.stdout.write(f"bt (btvmm) {_version()}\n{loaded().describe()}\n")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit statuses of 'bt run':\n" + status_table(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"bt (btvmm) {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -129,10 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     explain.set_defaults(func=cmd_explain)
 
     from runtime.bench import command as bench
-    from runtime.check import diff, fuzz
+    from runtime.check.commands import add_diff_parser, add_fuzz_parser
 
-    diff.add_parser(sub, _int, _positive)
-    fuzz.add_parser(sub, _int, _positive, _seconds)
+    add_diff_parser(sub, _int, _positive)
+    add_fuzz_parser(sub, _int, _positive, _seconds)
     bench.add_parser(sub, _positive)
     return parser
 
