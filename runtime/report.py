@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from capstone import CS_ARCH_X86, CS_MODE_32, Cs
-
 
 class Outcome(Enum):
     GUEST_EXIT = "exit"
@@ -45,11 +43,12 @@ def status_table() -> str:
 
 
 _REGS = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp")
-_cs = Cs(CS_ARCH_X86, CS_MODE_32)
 
 
 def disassemble_one(code: bytes, eip: int) -> str:
-    for _addr, _size, mnemonic, ops in _cs.disasm_lite(code, eip, 1):
+    from capstone import CS_ARCH_X86, CS_MODE_32, Cs  # only for reports (start-up: capstone is 60 ms)
+
+    for _addr, _size, mnemonic, ops in Cs(CS_ARCH_X86, CS_MODE_32).disasm_lite(code, eip, 1):
         return f"{mnemonic} {ops}".strip()
     return f"(undecodable: {code[:8].hex(' ') or 'no bytes'})"
 

@@ -317,37 +317,7 @@ def diff_guest(path: str, options: RunOptions, use_qemu: bool = True,
     return report
 
 
-# --- the command -----------------------------------------------------------------------------------------
-def add_parser(sub: object, int_type: object, positive: object) -> None:
-    """Register ``bt diff`` on the CLI's subparsers."""
-    p = sub.add_parser(  # type: ignore[attr-defined]
-        "diff", help="compare a guest's native, monitored and qemu runs",
-        description="Run GUEST natively, under the monitor (both with the deterministic clock) "
-                    "and under qemu-system-i386 when installed; compare output, exit status, "
-                    "final registers and a guest RAM digest; on a difference, find the first "
-                    "guest instruction after which native and monitor differ. Exit 0 only if "
-                    "all agree.")
-    p.add_argument("guest", help="guest image (ELF, multiboot, or flat with --load-addr), or a "
-                                 "static i386 Linux program: then the host CPU, the bare machine "
-                                 "and the monitor run it (runtime/linux/compare.py)")
-    p.add_argument("args", nargs="...", metavar="ARGS",
-                   help="a Linux program's arguments (a first '--' is dropped)")
-    p.add_argument("--fs", metavar="DIR", default=None, help="a Linux program's / (see bt run)")
-    p.add_argument("--stdin", metavar="FILE", default=None,
-                   help="a Linux program's stdin in every run (default /dev/null)")
-    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help="a Linux program's time limit per run")
-    p.add_argument("--mem", type=positive, default=128, metavar="MiB", help="guest RAM (default 128)")
-    p.add_argument("--load-addr", type=int_type, default=None, metavar="ADDR",
-                   help="load a flat binary at this physical address")
-    p.add_argument("--entry", type=int_type, default=None, metavar="ADDR", help="flat binary entry")
-    p.add_argument("--max-insns", type=positive, default=None, metavar="N",
-                   help="stop both runs after N guest instructions")
-    p.add_argument("--no-qemu", action="store_true", help="skip the qemu run")
-    p.add_argument("--no-search", action="store_true", help="do not look for the first divergence")
-    p.set_defaults(func=cmd_diff)
-
-
+# --- the command (its arguments: runtime/check/commands.py) ----------------------------------------
 def cmd_diff(args: object) -> int:
     from runtime.errors import GuestLoadError
     from runtime.report import OUTCOMES

@@ -282,33 +282,7 @@ def _dask_campaign(address: str, tasks: Iterator[tuple[int, bool, bool]],
             client.close()
 
 
-# --- the command -----------------------------------------------------------------------------------
-def add_parser(sub: object, int_type: object, positive: object, seconds: object) -> None:
-    p = sub.add_parser(  # type: ignore[attr-defined]
-        "fuzz", help="differential campaign: random guests, native against the monitor",
-        description="Generate random guest kernels (ALU, memory, stack and string work mixed "
-                    "with sensitive and privileged instructions), run each natively and under "
-                    "the monitor, and report divergences; diverging programs are shrunk and "
-                    "saved to corpus/regressions. Exit 0 only if none diverged.")
-    p.add_argument("--seconds", type=seconds, default=30.0, metavar="N", help="run time (default 30)")
-    p.add_argument("--programs", type=positive, default=None, metavar="N",
-                   help="stop after N programs")
-    p.add_argument("--seed", type=int_type, default=0, metavar="S", help="first seed (default 0)")
-    p.add_argument("--workers", type=positive, default=os.cpu_count() or 1, metavar="N",
-                   help="worker processes (default: one per CPU)")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run on a Dask distributed scheduler (needs dask installed)")
-    p.add_argument("--qemu-every", type=int_type, default=25, metavar="N",
-                   help="also run every N-th program under qemu-system-i386 (0: never)")
-    p.add_argument("--save-dir", default=str(REGRESSIONS), metavar="DIR",
-                   help="where shrunk reproducers go (default corpus/regressions)")
-    p.add_argument("--shrink", type=int_type, default=3, metavar="N",
-                   help="shrink and save at most N diverging programs (default 3)")
-    p.add_argument("--avoid-known", action="store_true",
-                   help="step around the known divergences (runtime/check/fuzzgen.py KNOWN)")
-    p.set_defaults(func=cmd_fuzz)
-
-
+# --- the command (its arguments: runtime/check/commands.py) ----------------------------------------
 def cmd_fuzz(args: object) -> int:
     a = args
     tty = sys.stderr.isatty()
