@@ -129,10 +129,10 @@ def build_page_tables(space: MonitorSpace, write: Callable[[int, bytes], None]) 
         struct.pack_into("<I", pd, 4 * i, (space.phys + GUEST_PTS + 4096 * i) | _USER_RW)
     struct.pack_into("<I", pd, 4 * space.pde_index, space.pde)
     write(space.phys + PAGE_DIRECTORY, bytes(pd))
-    ptes = bytearray(4 * tables * 1024)
-    for page in range(ram_pages):
-        struct.pack_into("<I", ptes, 4 * page, (page << 12) | _USER_RW)
-    write(space.phys + GUEST_PTS, bytes(ptes))
+    # (page << 12) | _USER_RW for every page, packed at once (a loop of pack_into cost
+    # ~10 ms of start-up for 128 MiB), then the last table's unused entries
+    ptes = struct.pack(f"<{ram_pages}I", *range(_USER_RW, (ram_pages << 12) + _USER_RW, 4096))
+    write(space.phys + GUEST_PTS, ptes + bytes(4 * (tables * 1024 - ram_pages)))
     mon = bytearray(4096)
     for start, end in LINEAR_MAPPED:
         for off in range(start, end, 4096):
