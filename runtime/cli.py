@@ -191,7 +191,7 @@ def run_guest(args: argparse.Namespace) -> RunResult:
 def _linux_args(args: argparse.Namespace) -> None:
     """Split what follows PROG: a Linux program's arguments, or (for a kernel) bt's own
     options, as before."""
-    from runtime.linux.boot import HostFs, guest_program_path, is_linux_program
+    from runtime.linux.detect import HostFs, guest_program_path, is_linux_program
 
     rest = list(args.args)
     path = args.guest

@@ -38,15 +38,16 @@ class RunOptions:
 def run_file(path: str, options: RunOptions | None = None) -> RunResult:
     """Run the guest at ``path``; raises GuestLoadError for a file that cannot be loaded.
 
-    A Linux program (:func:`runtime.linux.boot.is_linux_program`) boots the bundled guest
+    A Linux program (:func:`runtime.linux.detect.is_linux_program`) boots the bundled guest
     kernel with it instead of being loaded as a kernel itself: ``console`` takes its
     stdout (None: written nowhere), bt's stderr its stderr, and ``output`` of the result
     is its stdout, as for a kernel's console."""
     opts = options or RunOptions()
-    from runtime.linux import boot as linux
+    from runtime.linux.detect import HostFs, guest_program_path, is_linux_program
 
-    if opts.load_addr is None and linux.is_linux_program(
-            linux.guest_program_path(path, linux.HostFs(opts.fs_root))[0]):
+    if opts.load_addr is None and is_linux_program(guest_program_path(path, HostFs(opts.fs_root))[0]):
+        from runtime.linux import boot as linux
+
         return linux.run(path, _config(opts), opts.native,
                          linux.LinuxOptions(argv=opts.argv, fs_root=opts.fs_root,
                                             stdin=opts.stdin, stdout=opts.console,

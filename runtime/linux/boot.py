@@ -23,33 +23,14 @@ from typing import BinaryIO
 
 from runtime.errors import GuestLoadError
 from runtime.linux.channel import HostChannel, Program
+from runtime.linux.detect import PT_INTERP, guest_program_path, is_linux_program  # noqa: F401 (this module's API)
 from runtime.linux.hostfs import HostFs
 from runtime.linux.syscall_names import name as syscall_name
-from runtime.pc import multiboot
 from runtime.pc.loader import BootState, load_guest
 from runtime.pc.machine import MIB, Machine, MachineConfig
 from runtime.report import OUTCOMES, Outcome, RunResult
 
 KERNEL = Path(__file__).resolve().parent / "kernel" / "build" / "linuxk.elf"
-EM_386, ET_EXEC, ET_DYN, PT_INTERP = 3, 2, 3, 3
-
-
-def is_linux_program(path: str) -> bool:
-    """An ELF32 little-endian i386 executable or PIE without a multiboot header."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(multiboot.HEADER_SEARCH_BYTES)
-    except OSError:
-        return False
-    if len(head) < 52 or head[:4] != b"\x7fELF" or head[4] != 1 or head[5] != 1:
-        return False
-    e_type, e_machine = struct.unpack_from("<HH", head, 16)
-    if e_machine != EM_386 or e_type not in (ET_EXEC, ET_DYN):
-        return False
-    try:
-        return multiboot.find_header(head, path) is None
-    except GuestLoadError:
-        return False
 
 
 def check_program(path: str) -> None:
@@ -92,14 +73,6 @@ def kernel_path() -> Path:
         raise GuestLoadError(str(KERNEL), "the guest kernel for Linux programs is not built: "
                                           "run 'make' (or 'make -C runtime/linux/kernel')")
     return KERNEL
-
-
-def guest_program_path(path: str, fs: HostFs) -> tuple[str, str]:
-    """(host path of the image, the path the guest kernel opens)."""
-    if fs.root is None:
-        return path, os.path.abspath(path)
-    guest = path if path.startswith("/") else "/" + path
-    return fs.host_path(guest), guest
 
 
 def prepare(path: str, machine: Machine, mem_mib: int,
