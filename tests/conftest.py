@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import runtime  # noqa: F401  (BTVMM_LIBUNICORN takes effect before a test imports unicorn)
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 BUILD = CORPUS / "build"
