@@ -109,3 +109,15 @@ def test_instruction_limit_reports_state() -> None:
     assert p.returncode == 8
     err = p.stderr.decode()
     assert "insn-limit" in err and "guest EIP" in err and "eax=" in err
+
+
+def test_building_the_parser_imports_no_machinery() -> None:
+    """Start-up: the parser is built without diff, fuzz, the fuzz generator, keystone,
+    capstone or the machine (they load when a command needs them)."""
+    heavy = ("runtime.check.diff", "runtime.check.fuzz", "runtime.check.fuzzgen", "keystone",
+             "capstone", "unicorn", "runtime.pc.machine", "importlib.metadata")
+    code = ("import sys, runtime.cli; runtime.cli.build_parser(); "
+            f"print(' '.join(m for m in {heavy!r} if m in sys.modules))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.decode().strip() == ""
