@@ -9,8 +9,9 @@ walks (:mod:`~runtime.pc.paging`), unicorn's saved-context internals
 native hooks (:mod:`~runtime.pc.clock`, :mod:`~runtime.pc.icount`,
 ``_hooks.c``), the wall-clock watchdog, the loader and Multiboot
 (:mod:`~runtime.pc.loader`, :mod:`~runtime.pc.multiboot`), the architecture's
-facts (:mod:`~runtime.pc.x86`) and the devices on the port bus
-(:mod:`runtime.pc.devices`).
+facts (:mod:`~runtime.pc.x86`), the devices on the port bus
+(:mod:`runtime.pc.devices`) and the libunicorn the machine runs on, patched for
+fast stores or the PyPI wheel's (:mod:`runtime.pc.libunicorn`).
 
 May import: itself, the shared vocabulary :mod:`runtime.errors` and
 :mod:`runtime.report`, and third-party libraries. Never :mod:`runtime.vmm`,
