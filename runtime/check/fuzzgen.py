@@ -30,6 +30,7 @@ header, by ``qemu-system-i386 -kernel``.
 
 from __future__ import annotations
 
+import functools
 import random
 import struct
 from collections.abc import Callable
@@ -86,11 +87,14 @@ _FLAG_BITS = (0x1, 0x4, 0x10, 0x40, 0x80, 0x200, 0x400, 0x800, 0x1000, 0x2000, 0
 DUMPED = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eflags", "cs", "ds", "es",
           "fs", "gs", "ss", "fault", "sum")
 
-_ks = Ks(KS_ARCH_X86, KS_MODE_32)
+@functools.cache
+def _keystone() -> Ks:
+    """The assembler, made on first use: importing this module assembles nothing."""
+    return Ks(KS_ARCH_X86, KS_MODE_32)
 
 
 def assemble(source: str, address: int) -> bytes:
-    encoding, _ = _ks.asm(source, address)
+    encoding, _ = _keystone().asm(source, address)
     return bytes(encoding or b"")
 
 
@@ -870,7 +874,9 @@ def _dump_source() -> str:
     return text
 
 
-_DUMP_CODE = assemble(_dump_source(), DUMP_ADDR)
+@functools.cache
+def _dump_code() -> bytes:
+    return assemble(_dump_source(), DUMP_ADDR)
 
 
 @dataclass
@@ -913,7 +919,7 @@ class Program:
             idt[v * 8:v * 8 + 8] = gate(addr, KCODE, kind, 3 if v >= 0x80 or v in (3, 4) else 0)
         put(_slot(UD_ENTRY), assemble(_UD_ENTRY, _slot(UD_ENTRY)), SLOT)
         idt[6 * 8:6 * 8 + 8] = gate(_slot(UD_ENTRY), KCODE, 0xE, 0)  # before vector 6's slot
-        put(DUMP_ADDR, _DUMP_CODE, USER - DUMP_ADDR)
+        put(DUMP_ADDR, _dump_code(), USER - DUMP_ADDR)
         for i, body in enumerate(_user_routines(rng)):
             put(USER + 0x100 * i, assemble(body, USER + 0x100 * i), 0x100)
         gdt = gdt_image(RUNTIME_FAR, self.code_accessed)
