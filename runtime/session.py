@@ -59,7 +59,7 @@ def run_file(path: str, options: RunOptions | None = None) -> RunResult:
 def _config(opts: RunOptions) -> MachineConfig:
     return MachineConfig(mem_mib=opts.mem_mib, deterministic=opts.deterministic,
                          max_insns=opts.max_insns, timeout_s=opts.timeout_s,
-                         console=opts.console, stdin=opts.stdin)
+                         console=opts.console, stdin=opts.stdin, cmdline=opts.cmdline or "")
 
 
 def new_machine(path: str, config: MachineConfig, native: bool) -> Machine:

@@ -94,6 +94,8 @@ class InstructionCounter:
         self.provider: Callable[[int, int], tuple[int, ...] | None] | None = None
         #: the monitor's kind (an index of BLOCK_KINDS) of a block start it emitted
         self.classifier: Callable[[int], int] | None = None
+        #: told of each guest block decoded for the first time: (address, code, offsets)
+        self.on_decode: Callable[[int, bytes, tuple[int, ...]], None] | None = None
         self._cs = Cs(CS_ARCH_X86, CS_MODE_32)
         self._offsets: dict[tuple[int, int], tuple[int, ...]] = {}
         self.state = _ClockState()
@@ -145,6 +147,8 @@ class InstructionCounter:
                 code = b""
             offs = tuple(i[0] - address for i in self._cs.disasm_lite(code, address)) or (0,)
             self._offsets[key] = offs
+            if self.on_decode is not None and code:
+                self.on_decode(address, code, offs)
         return offs
 
     def forget_code(self) -> None:

@@ -29,10 +29,10 @@ from unicorn import x86_const as X
 from runtime.pc.clock import Clock, InsnClock, RealClock
 from runtime.pc.cpustate import SEG_CS, CpuState, SegCache
 from runtime.pc.delivery import Event, InterruptDelivery, TripleFault, Unsupported
-from runtime.pc.devices import standard_pc
 from runtime.pc.icount import NO_LIMIT, InstructionCounter
 from runtime.pc.loader import BootState
 from runtime.pc.paging import GuestMemory, PhysicalAccessError
+from runtime.pc.platform import PlatformWiring
 from runtime.pc.portio import PortIO
 from runtime.pc.results import Results
 from runtime.pc.runloop import RunLoop, StopRun
@@ -42,8 +42,9 @@ from runtime.report import Outcome
 MIB = 1 << 20
 
 #: Where the machine puts the boot GDT a multiboot loader leaves behind
-#: (inside the EBDA, which the memory map reports as reserved).
-BOOT_GDT = 0x9FC00
+#: (inside the EBDA, which the memory map reports as reserved, past the fields
+#: SeaBIOS uses: :mod:`runtime.pc.firmware`).
+BOOT_GDT = 0x9FF00
 BOOT_CS, BOOT_DS = 0x08, 0x10
 
 
@@ -55,6 +56,8 @@ class MachineConfig:
     timeout_s: float | None = None
     console: BinaryIO | None = None
     stdin: BinaryIO | None = None
+    #: the kernel command line fw_cfg reports (the loader writes the multiboot one)
+    cmdline: str = ""
 
 
 @dataclass
@@ -73,7 +76,7 @@ class MachineStats:
     stale_exceptions_cleared: int = 0
 
 
-class Machine(RunLoop, PortIO, Results):
+class Machine(RunLoop, PortIO, Results, PlatformWiring):
     """A PC with ``mem_mib`` MiB of RAM at physical 0, running one guest."""
 
     def __init__(self, config: MachineConfig) -> None:
@@ -87,8 +90,7 @@ class Machine(RunLoop, PortIO, Results):
         self.counter = InstructionCounter(self.uc, self.read_linear)
         self.clock: Clock = (InsnClock(lambda: self.counter.insns) if config.deterministic
                              else RealClock())
-        self.bus, self.pic, self.uart = standard_pc(
-            self.clock, config.console, config.stdin, self._on_guest_exit, self.ram_size)
+        self._wire_platform(config)  # bus, uart, pic (the CPU's INTR input), lapic, mmio, msrs
         self.stats = MachineStats()
         self._exit_value: int | None = None
         self._exit_at: tuple[object, int, int] | None = None
@@ -170,6 +172,7 @@ class Machine(RunLoop, PortIO, Results):
         code = struct.pack("<II", 0x0000FFFF, 0x00CF9B00)
         data = struct.pack("<II", 0x0000FFFF, 0x00CF9300)
         gdt = null + code + data
+        self._write_firmware(state)
         self.uc.mem_write(BOOT_GDT, gdt)
         self.uc.reg_write(X.UC_X86_REG_GDTR, (0, BOOT_GDT, len(gdt) - 1, 0))
         self.uc.reg_write(X.UC_X86_REG_IDTR, (0, 0, 0x3FF, 0))

@@ -79,6 +79,7 @@ class Results:
             "io_denied": self.stats.io_denied,
             "port_io": {name: {"reads": c.reads, "writes": c.writes}
                         for name, c in self.bus.counters.items() if c.reads or c.writes},
+            **self._platform_stats(),
         }
         return RunResult(outcome, status, message, bytes(self.uart.captured), regs, code,
                          (st.block_start, st.block_size), stats)

@@ -166,6 +166,8 @@ class RunLoop:
                 self._inject()
             self._arm()
             self._scrub_exception_in_flight()
+            if self.msr_sites is not None and self.msr_sites.stale:
+                self.msr_sites.flush_stale()  # blocks retranslated with their rdmsr/wrmsr hooks
             eip = uc.reg_read(X.UC_X86_REG_EIP)
             self.stats.runs += 1
             try:

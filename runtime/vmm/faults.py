@@ -120,6 +120,8 @@ class Faults:
         try:
             self.shadow.fault(cr2, bool(err & PF_W), bool(err & PF_U), self.space.contains(cr2))
         except MonitorRangeConflict:
+            if self.borrowed_slot:  # the guest's own mapping there leads nowhere
+                self.open_bus_access(cr2, bool(err & PF_W))
             self._relocate()
         except ShadowRetry:
             self.paging_changed()

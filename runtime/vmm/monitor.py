@@ -101,6 +101,8 @@ class MonitorStats:
     mode_flushes: int = 0
     gate_emulations: int = 0
     relocations: int = 0
+    borrowed_slots: int = 0
+    open_bus_accesses: int = 0
     adaptive_retranslations: int = 0
     remapped_code_invalidations: int = 0
     unaccessed_code_invalidations: int = 0
@@ -124,7 +126,9 @@ class Monitor(Dispatch, Faults, AdaptiveTranslation, Transitions, CodeTracing, M
         self._final_eip: int | None = None
         self.space = place(self.ram_size)
         self.uc.mem_map(self.space.phys, MON_SIZE)
-        build_page_tables(self.space, self.uc.mem_write)
+        build_page_tables(self.space, self.uc.mem_write, tuple(r for r, _ in self.mmio.regions))
+        self.counter.on_decode = None  # rdmsr/wrmsr are callouts here (runtime.pc.msr)
+        self.msr_sites = None
         lin = self.space.linear
         self.vcpu = VirtualCpu(self.cpu, lin(SHADOW_GDT), lin(SHADOW_LDT), lin(TRAP_TSS))
         self.mem = GuestMemory(self._read_phys, self._write_guest, self.ram_size,
@@ -142,7 +146,8 @@ class Monitor(Dispatch, Faults, AdaptiveTranslation, Transitions, CodeTracing, M
                                 self.space.shadow_pool(),
                                 lambda: (self.space.pde_index, self.space.pde),
                                 self._load_real_cr3, self._flush_tlb, self._shadow_code_written,
-                                self.vcpu.paging_regs)
+                                self.vcpu.paging_regs,
+                                lambda frame: self.mmio.device_at(frame) is not None)
         self.counter.provider = self._tc_offsets
         self.counter.classifier = self._tc_kind
         self.tc.on_flush = self.counter.forget_code
@@ -199,10 +204,7 @@ class Monitor(Dispatch, Faults, AdaptiveTranslation, Transitions, CodeTracing, M
         self._revalidate_code_mappings(only)
 
     def after_io(self) -> None:
-        if self.pic.pending():
-            self._request_stop()
-        else:
-            self._retarget()
+        self.after_device_access()
 
     def boot(self, state: object) -> None:
         """The multiboot state of the bare machine, then the guest moved to ring 1."""

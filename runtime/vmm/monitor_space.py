@@ -39,6 +39,7 @@ MONITOR_PT = 0x001000
 VCPU_PAGE = 0x002000
 TRAP_TSS = 0x002800  # a TSS of zeros: null inner stacks (see runtime/vmm/vcpu.py)
 CODE_PAGE = 0x003000  # the miss stub: int CALLOUT_VECTOR
+DEVICE_PT = 0x004000  # the identity map's page table of the 4 MiB holding the APICs' pages
 SHADOW_GDT = 0x010000
 SHADOW_LDT = 0x020000
 #: the lookup table: a first level of 64 Ki pointers (by the guest EIP's high half), each to a
@@ -120,13 +121,25 @@ def place(ram_size: int) -> MonitorSpace:
     return MonitorSpace(phys, ram_size)
 
 
-def build_page_tables(space: MonitorSpace, write: Callable[[int, bytes], None]) -> None:
-    """The identity map of guest RAM (user, writable) and the monitor range (supervisor, RO)."""
+def build_page_tables(space: MonitorSpace, write: Callable[[int, bytes], None],
+                      devices: tuple[range, ...] = ()) -> None:
+    """The identity map of guest RAM (user, writable), of the memory-mapped devices' pages
+    (``devices``: physical ranges, all in one 4 MiB slot; unicorn's MMIO regions there reach
+    the device models, never RAM) and of the monitor range (supervisor, read-only)."""
     ram_pages = space.ram_size >> 12
     tables = (ram_pages + 1023) // 1024
     pd = bytearray(4096)
     for i in range(tables):
         struct.pack_into("<I", pd, 4 * i, (space.phys + GUEST_PTS + 4096 * i) | _USER_RW)
+    if devices:
+        slots = {r.start >> 22 for r in devices} | {(r.stop - 1) >> 22 for r in devices}
+        assert len(slots) == 1 and space.pde_index not in slots, "device pages: one 4 MiB slot"
+        dev_pt = bytearray(4096)
+        for r in devices:
+            for page in range(r.start, r.stop, 4096):
+                struct.pack_into("<I", dev_pt, 4 * ((page >> 12) & 0x3FF), page | _USER_RW)
+        write(space.phys + DEVICE_PT, bytes(dev_pt))
+        struct.pack_into("<I", pd, 4 * slots.pop(), (space.phys + DEVICE_PT) | _USER_RW)
     struct.pack_into("<I", pd, 4 * space.pde_index, space.pde)
     write(space.phys + PAGE_DIRECTORY, bytes(pd))
     # (page << 12) | _USER_RW for every page, packed at once (a loop of pack_into cost

@@ -9,6 +9,22 @@ slot the guest leaves unmapped and unused, as VirtualBox's raw mode moved its
 hypervisor area: every structure that holds the monitor's linear addresses is
 rebuilt or flushed.
 
+A guest may map all 4 GiB (kvm-unit-tests' start-up code identity-maps it with
+4 MiB pages). Then no slot is unmapped, and the monitor borrows a slot whose
+guest mapping leads to no RAM and no device (:meth:`MonitorRange._slot_open_bus`):
+on the bare PC an access there reaches nothing, and the bare machine ends the
+run at it. Under the monitor the slot's pages are the monitor's, supervisor and
+read-only: every guest write there faults, and the monitor reports it as the
+bare machine does ("write to memory outside guest RAM"); so does every access
+to the parts of the range the processor does not reach by address (page
+tables, shadow pool: not mapped). **The remaining difference**: a guest
+*read* of the parts the processor must reach by linear address (the
+virtual-CPU page, the shadow GDT/LDT, the lookup table, the translation
+cache; :data:`~runtime.vmm.monitor_space.LINEAR_MAPPED`) by translated kernel
+code returns the monitor's bytes instead of ending the run, as unicorn has no
+segment limits to fence them off (VMware's monitor used a truncated guest data
+segment). Guest user code (CPL 3) cannot read any of it (supervisor pages).
+
 Also here: switching what the processor walks when the guest's CR0.PG or CR3
 changes (a shadow root, or the identity map), and the fetch walk the
 processor would make through the new tables.
@@ -29,7 +45,7 @@ from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH
 from runtime.pc.cpustate import SEG_GDT, SEG_IDT, SEG_LDT, SEG_TR
 from runtime.pc.paging import PageFault, PhysicalAccessError
 from runtime.pc.runloop import StopRun
-from runtime.pc.x86 import CR0_PG, CR4_PAE
+from runtime.pc.x86 import CR0_PG, CR4_PAE, CR4_PSE, PTE_PS
 from runtime.report import Outcome
 from runtime.vmm.monitor_space import (
     CODE_PAGE,
@@ -86,6 +102,9 @@ class MonitorRange:
         except (PageFault, PhysicalAccessError, StopRun):
             pass
 
+    #: set while the monitor occupies a slot the guest maps to no RAM and no device
+    borrowed_slot = False
+
     def _check_monitor_range(self) -> None:
         """The guest owns its whole address space: if its page directory maps the 4 MiB the
         monitor occupies, or one of its system tables (GDT, IDT, LDT, TSS) lies there, the
@@ -93,7 +112,12 @@ class MonitorRange:
         otherwise be read by the processor from the monitor's pages, e.g. ring-3 selector
         loads through an LDT the guest based in unmapped memory, which natively fault.)"""
         try:
-            free = self._slot_free(self.space.pde_index, self._system_table_slots())
+            tables = self._system_table_slots()
+            index = self.space.pde_index
+            free = self._slot_free(index, tables)
+            if not free and self.borrowed_slot and index not in tables and \
+                    self._slot_open_bus(index):
+                return  # still leads nowhere: the monitor may stay
         except PhysicalAccessError:
             return
         if not free:
@@ -124,18 +148,49 @@ class MonitorRange:
         pd = self.vcpu.v.cr[3] & 0xFFFFF000
         return not struct.unpack("<I", self.mem.read_phys(pd + 4 * index, 4))[0] & 1
 
+    def _slot_open_bus(self, index: int) -> bool:
+        """Whether the guest maps the 4 MiB slot ``index`` (paging on) with one 4 MiB page
+        whose frames are neither RAM nor a device: accesses there reach nothing."""
+        if not self.vcpu.v.cr[0] & CR0_PG or not self.vcpu.v.cr[4] & CR4_PSE:
+            return False
+        pd = self.vcpu.v.cr[3] & 0xFFFFF000
+        pde = struct.unpack("<I", self.mem.read_phys(pd + 4 * index, 4))[0]
+        if not pde & 1 or not pde & PTE_PS:
+            return False
+        start = pde & 0xFFC00000
+        end = start + (4 << 20)
+        if start < self.ram_size + MON_SIZE:  # RAM, or the monitor's own memory behind it
+            return False
+        return not any(r.start < end and start < r.stop for r, _ in self.mmio.regions)
+
+    def open_bus_access(self, linear: int, write: bool) -> None:
+        """A guest access the processor refused in the borrowed slot: what the bare machine
+        reports for an access that reaches no memory (runtime.pc.machine._after_error)."""
+        what = "write to memory outside guest RAM" if write else "read of memory outside guest RAM"
+        self.mstats.open_bus_accesses += 1
+        raise StopRun(Outcome.GUEST_ERROR, f"{what} (at {linear:#010x}, a 4 MiB page the guest "
+                                         f"maps to no RAM and no device)")
+
     def _relocate(self) -> None:
         """Move the monitor's range to the highest 4 MiB slot the guest leaves unmapped (as
         VirtualBox's raw mode moved its hypervisor area), flushing what holds its addresses."""
         lowest = (self.ram_size + MON_SIZE - 1) >> 22  # never over guest RAM (paging off)
         old_index = self.space.pde_index
         tables = self._system_table_slots()
-        for index in range(1023, lowest - 1, -1):
-            if index != old_index and self._slot_free(index, tables):
-                break
-        else:
+        slots = range(1023, lowest - 1, -1)
+        index = next((i for i in slots if i != old_index and self._slot_free(i, tables)), None)
+        borrowed = index is None
+        if index is None:
+            index = next((i for i in slots if i not in tables and self._slot_open_bus(i)), None)
+        if index is None:
             raise StopRun(Outcome.UNSUPPORTED, "the guest maps every 4 MiB of its address space "
-                                             "above its RAM: no room left for the monitor")
+                                             "above its RAM to RAM or devices: no room left "
+                                             "for the monitor")
+        self.borrowed_slot = borrowed
+        if borrowed:
+            self.mstats.borrowed_slots += 1
+        if index == old_index:
+            return
         self.space = replace(self.space, base=index << 22)
         # map the new place first: unicorn walks the tables for ctl_remove_cache, and a walk
         # that fails there leaves a #PF "in flight" (the next fault would become #DF)

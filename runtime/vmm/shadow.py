@@ -54,6 +54,7 @@ class ShadowStats:
     true_faults: int = 0
     trace_faults: int = 0
     shadow_ptes_filled: int = 0
+    device_ptes_filled: int = 0
     shadow_pts_dropped: int = 0
     roots_created: int = 0
     roots_reused: int = 0
@@ -91,7 +92,8 @@ class ShadowMMU:
                  write: Callable[[int, bytes], None], pool: list[int],
                  monitor_pde: Callable[[], tuple[int, int]], set_root: Callable[[int], None],
                  flush_tlb: Callable[[], None], code_written: Callable[[int], None],
-                 guest_regs: Callable[[], tuple[int, int, int]]) -> None:
+                 guest_regs: Callable[[], tuple[int, int, int]],
+                 is_device: Callable[[int], bool] = lambda frame: False) -> None:
         self.mem = mem
         self.read, self.write = read, write
         self.pool = pool
@@ -100,6 +102,8 @@ class ShadowMMU:
         self.flush_tlb = flush_tlb
         self.code_written = code_written
         self.guest_regs = guest_regs
+        #: frames a device decodes (the APICs): mapped to the device's MMIO region, never RAM
+        self.is_device = is_device
         self.stats = ShadowStats()
         self.roots: OrderedDict[int, Root] = OrderedDict()
         self.free = list(pool)
@@ -193,11 +197,14 @@ class ShadowMMU:
         user_ok, write_ok = bool(walk.rights & PTE_U), bool(walk.rights & PTE_W)
         if in_monitor_range:
             raise MonitorRangeConflict(linear)
-        if frame + 4096 > self.mem.ram_size:
+        device = frame + 4096 > self.mem.ram_size and self.is_device(frame)
+        if frame + 4096 > self.mem.ram_size and not device:
             raise PhysicalAccessError(frame)
         self.stats.hidden_faults += 1
         root = self.current
         assert root is not None, "guest paging on without a shadow root"
+        if device:
+            self.stats.device_ptes_filled += 1
         table_page = pt_page if pt_page >= 0 else pd_page
         self.last_table_write = write and frame in self.table_pages
         if write and (frame in self.table_pages or frame in self.code_pages):

@@ -1,17 +1,24 @@
-"""The emulated PC devices and the standard PC's port map.
+"""The emulated PC devices and the standard PC's port and memory maps.
 
-:func:`standard_pc` builds the bus of an ISA PC as QEMU's ``pc`` machine
-presents it to a 32-bit guest without a BIOS: two 8259A PICs, the 8254 PIT
-on IRQ0 with port 0x61, the MC146818 RTC/CMOS, COM1 on IRQ4, the POST port
-and QEMU's isa-debug-exit at 0xf4. Anything else reads as all ones.
+:func:`pc_platform` builds an ISA PC as QEMU's ``pc`` machine presents it to a
+32-bit guest after SeaBIOS: two 8259A PICs, the 8254 PIT on IRQ0 with port
+0x61, the MC146818 RTC/CMOS, COM1 on IRQ4, the POST port, QEMU's
+isa-debug-exit at 0xf4 and fw_cfg at 0x510, the IMCR at 0x22; and, memory
+mapped, the local APIC (0xFEE00000) and the I/O APIC (0xFEC00000). Every ISA
+line reaches both interrupt controllers (:class:`IsaIrqs`). Ports nobody
+decodes read as all ones. :func:`standard_pc` is the port-bus view of it.
 
 Here live the bus and the device interface (:mod:`~runtime.pc.devices.base`:
 a device is a state, a port read/write pair and a reset) and one device per
 module: the 8259A pair (:mod:`~runtime.pc.devices.pic`), the 8254
 (:mod:`~runtime.pc.devices.pit`), port 0x61 (:mod:`~runtime.pc.devices.port61`),
 the RTC/CMOS (:mod:`~runtime.pc.devices.cmos`), the 16550
-(:mod:`~runtime.pc.devices.uart`), the POST port (:mod:`~runtime.pc.devices.post`)
-and isa-debug-exit (:mod:`~runtime.pc.devices.debugexit`).
+(:mod:`~runtime.pc.devices.uart`), the POST port (:mod:`~runtime.pc.devices.post`),
+isa-debug-exit (:mod:`~runtime.pc.devices.debugexit`), the local APIC
+(:mod:`~runtime.pc.devices.lapic`), the I/O APIC (:mod:`~runtime.pc.devices.ioapic`),
+fw_cfg (:mod:`~runtime.pc.devices.fwcfg`); the memory-mapped device map
+(:mod:`~runtime.pc.devices.mmio`) and the interrupt wiring: ISA lines, IMCR, the
+processor's INTR input (:mod:`~runtime.pc.devices.intr`).
 
 May import: itself, the clock (:mod:`runtime.pc.clock`) and third-party
 libraries. Devices see neither the CPU nor the run loop: the machine wires
@@ -21,12 +28,18 @@ them to the port bus and reads their next deadline.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from runtime.pc.clock import Clock
 from runtime.pc.devices.base import Device, IrqLine, PortBus, PortCounters
 from runtime.pc.devices.cmos import CmosRtc
 from runtime.pc.devices.debugexit import DebugExit, exit_status
+from runtime.pc.devices.fwcfg import FwCfg
+from runtime.pc.devices.intr import Imcr, IsaIrqs, ProcessorInterrupts
+from runtime.pc.devices.ioapic import IoApic
+from runtime.pc.devices.lapic import LocalApic
+from runtime.pc.devices.mmio import MmioBus
 from runtime.pc.devices.pic import Pic8259Pair
 from runtime.pc.devices.pit import PIT_HZ, Pit8254
 from runtime.pc.devices.port61 import Port61
@@ -38,6 +51,12 @@ __all__ = [
     "CmosRtc",
     "DebugExit",
     "Device",
+    "FwCfg",
+    "IoApic",
+    "IsaIrqs",
+    "LocalApic",
+    "MmioBus",
+    "PcPlatform",
     "IrqLine",
     "Pic8259Pair",
     "Pit8254",
@@ -47,12 +66,78 @@ __all__ = [
     "PostPort",
     "Uart16550",
     "exit_status",
+    "pc_platform",
     "standard_pc",
 ]
 
 #: ISA interrupt lines of the standard devices.
 PIT_IRQ = 0
 COM1_IRQ = 4
+
+
+@dataclass
+class PcPlatform:
+    """The devices of the PC and how they reach the processor."""
+
+    bus: PortBus
+    mmio: MmioBus
+    pic: Pic8259Pair
+    lapic: LocalApic
+    ioapic: IoApic
+    irqs: IsaIrqs
+    #: the processor's interrupt input (``pending`` / ``acknowledge``)
+    interrupts: ProcessorInterrupts
+    uart: Uart16550
+
+
+def pc_platform(
+    clock: Clock,
+    console: BinaryIO | None,
+    stdin_source: BinaryIO | None,
+    on_exit: Callable[[int], None],
+    ram_size: int,
+    cmdline: bytes = b"",
+) -> PcPlatform:
+    """Build the PC. ``console`` receives COM1's output, ``stdin_source`` feeds its
+    receiver (None: nothing to receive), ``on_exit`` is called with the value a guest
+    writes to the debug-exit port, ``ram_size`` (bytes) fills the CMOS memory-size bytes
+    and fw_cfg, ``cmdline`` is fw_cfg's kernel command line."""
+    pic = Pic8259Pair()
+    ioapic_ref: list[IoApic] = []
+    lapic = LocalApic(clock, on_eoi=lambda v: ioapic_ref[0].eoi(v))
+    ioapic = IoApic(lapic)
+    ioapic_ref.append(ioapic)
+    irqs = IsaIrqs(pic, ioapic)
+    imcr = Imcr()
+    pit = Pit8254(clock, irqs.irq_line(PIT_IRQ))
+    uart = Uart16550(
+        name="uart0",
+        base=0x3F8,
+        irq=irqs.irq_line(COM1_IRQ),
+        console=console,
+        input=stdin_source,
+        clock=clock,
+    )
+    devices: list[Device] = [
+        imcr,  # 0x22-0x23
+        pic,  # 0x20-0x21, 0xa0-0xa1, 0x4d0-0x4d1
+        pit,  # 0x40-0x43
+        Port61(clock, pit),  # 0x61
+        CmosRtc(clock, ram_size),  # 0x70-0x71
+        PostPort(),  # 0x80
+        DebugExit(base=0xF4, size=4, on_exit=on_exit),  # 0xf4-0xf7
+        uart,  # 0x3f8-0x3ff
+        FwCfg(ram_size, cmdline),  # 0x510-0x511
+        lapic,  # no ports: on the bus for its timer (next_event_ns / advance)
+    ]
+    bus = PortBus()
+    for device in devices:
+        bus.attach(device)
+    mmio = MmioBus()
+    for device in (lapic, ioapic):  # 0xfee00000, 0xfec00000
+        mmio.attach(device)
+    return PcPlatform(bus, mmio, pic, lapic, ioapic, irqs, ProcessorInterrupts(pic, lapic, imcr),
+                      uart)
 
 
 def standard_pc(
@@ -62,33 +147,6 @@ def standard_pc(
     on_exit: Callable[[int], None],
     ram_size: int,
 ) -> tuple[PortBus, Pic8259Pair, Uart16550]:
-    """Build the PC's port bus; return it with the PIC pair and COM1.
-
-    ``console`` receives COM1's output, ``stdin_source`` feeds its receiver
-    (None: nothing to receive), ``on_exit`` is called with the value a guest
-    writes to the debug-exit port, ``ram_size`` (bytes) fills the CMOS
-    memory-size bytes.
-    """
-    pic = Pic8259Pair()
-    pit = Pit8254(clock, pic.irq_line(PIT_IRQ))
-    uart = Uart16550(
-        name="uart0",
-        base=0x3F8,
-        irq=pic.irq_line(COM1_IRQ),
-        console=console,
-        input=stdin_source,
-        clock=clock,
-    )
-    devices: list[Device] = [
-        pic,  # 0x20-0x21, 0xa0-0xa1, 0x4d0-0x4d1
-        pit,  # 0x40-0x43
-        Port61(clock, pit),  # 0x61
-        CmosRtc(clock, ram_size),  # 0x70-0x71
-        PostPort(),  # 0x80
-        DebugExit(base=0xF4, size=4, on_exit=on_exit),  # 0xf4-0xf7
-        uart,  # 0x3f8-0x3ff
-    ]
-    bus = PortBus()
-    for device in devices:
-        bus.attach(device)
-    return bus, pic, uart
+    """The PC's port bus, with the PIC pair and COM1 (see :func:`pc_platform`)."""
+    pc = pc_platform(clock, console, stdin_source, on_exit, ram_size)
+    return pc.bus, pc.pic, pc.uart

@@ -30,11 +30,19 @@ class Device:
 
     name: str = "device"
     ports: tuple[range, ...] = ()
+    #: physical memory ranges the device decodes (see :mod:`runtime.pc.devices.mmio`)
+    mmio: tuple[range, ...] = ()
 
     def io_read(self, port: int, size: int) -> int:
         return (1 << (8 * size)) - 1
 
     def io_write(self, port: int, size: int, value: int) -> None:
+        return None
+
+    def mmio_read(self, addr: int, size: int) -> int:
+        return (1 << (8 * size)) - 1
+
+    def mmio_write(self, addr: int, size: int, value: int) -> None:
         return None
 
     def next_event_ns(self) -> int | None:

@@ -20,6 +20,7 @@ from runtime.pc.delivery import Event
 from runtime.pc.devices import PortBus
 from runtime.pc.icount import InstructionCounter
 from runtime.pc.machine import MachineStats
+from runtime.pc.msr import PlatformMsrs
 from runtime.pc.paging import GuestMemory
 from runtime.vmm.oracle import Oracle
 from runtime.vmm.shadow import ShadowMMU
@@ -38,6 +39,7 @@ class CalloutHost(Protocol):
     counter: InstructionCounter  # the instruction clock (rep ins/outs retire per element)
     stats: MachineStats  # the bare machine's counters (software interrupts)
     oracle: Oracle | None  # the monitor's scratch engine, made at first use
+    msrs: PlatformMsrs  # the MSRs the platform's devices own (IA32_APIC_BASE)
 
     def enter_guest(self) -> None:
         """Run the guest where the virtual CPU's pending EIP says (translated or direct)."""

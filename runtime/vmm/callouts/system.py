@@ -268,6 +268,21 @@ def by_oracle(mon: CalloutHost, co: CalloutSite) -> bool:
     return False
 
 
+def msr_access(mon: CalloutHost, co: CalloutSite) -> bool:
+    """rdmsr/wrmsr: the MSRs the platform's devices own (IA32_APIC_BASE, runtime.pc.msr)
+    from their models; every other one from the oracle, as the processor answers."""
+    msr = mon.cpu.reg(X.UC_X86_REG_ECX)
+    if not mon.msrs.handles(msr):
+        return by_oracle(mon, co)
+    if bytes(co.ginsn.insn.bytes)[-1] == 0x32:  # type: ignore[union-attr]  # rdmsr: 0f 32
+        value = mon.msrs.read(msr)
+        mon.cpu.set_reg(X.UC_X86_REG_EAX, value & 0xFFFFFFFF)
+        mon.cpu.set_reg(X.UC_X86_REG_EDX, value >> 32)
+    else:
+        mon.msrs.write(msr, mon.cpu.reg(X.UC_X86_REG_EDX) << 32 | mon.cpu.reg(X.UC_X86_REG_EAX))
+    return False
+
+
 def _oracle(mon: CalloutHost) -> Oracle:
     """The monitor's own scratch engine, made at first use."""
     oracle = mon.oracle

@@ -36,6 +36,7 @@ from runtime.vmm.callouts.system import (
     lmsw,
     ltr,
     mov_cr_dr,
+    msr_access,
     nop,
     store_selector_register,
     store_table_register,
@@ -61,5 +62,5 @@ HANDLERS: dict[str, Handler] = {
     "int1": software_interrupt, "undefined": undefined, "fpu": fpu,
     "breakpoint": breakpoint, "adapted store": adapted_store,
     "ret": near16, "jmp": near16, "call": near16, "jmp indirect": near16, "call indirect": near16,
-    "cpuid": by_oracle, "rdtsc": by_oracle, "rdmsr": by_oracle, "wrmsr": by_oracle,
+    "cpuid": by_oracle, "rdtsc": by_oracle, "rdmsr": msr_access, "wrmsr": msr_access,
 }
