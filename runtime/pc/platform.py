@@ -21,23 +21,20 @@ block. No transcript depends on it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 from unicorn import Uc
 
 from runtime.pc import firmware
 from runtime.pc.devices import Device, pc_platform
+from runtime.pc.loader import BootState
 from runtime.pc.msr import NativeMsrSites, PlatformMsrs
-
-if TYPE_CHECKING:
-    from runtime.pc.loader import BootState
-    from runtime.pc.machine import MachineConfig
 
 
 class PlatformWiring:
     """The PC's devices on the engine (see the module docstring)."""
 
-    def _wire_platform(self, config: MachineConfig) -> None:
+    def _wire_platform(self, config: Any) -> None:  # noqa: ANN401 - a MachineConfig (no cycle)
         self.platform = pc_platform(self.clock, config.console, config.stdin,
                                     self._on_guest_exit, self.ram_size,
                                     config.cmdline.encode(errors="replace"))
