@@ -189,7 +189,7 @@ def test_bring_up_before_the_disk_matches_qemu(session: str, mode: str) -> None:
     p = subprocess.run([sys.executable, "-m", "runtime.cli", "run", "--deterministic",
                         *(["--native"] if mode == "native" else []), "--cmdline", cmdline,
                         "--max-insns", "20000000", str(built(OS_ELF))],
-                       capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
+                       capture_output=True, timeout=600, stdin=subprocess.DEVNULL)
     assert p.stdout.splitlines(keepends=True)[:5] == want, p.stderr.decode()
 
 
