@@ -8,12 +8,14 @@ run can end has its own status (see :mod:`runtime.report`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
 from typing import NoReturn
 
+from runtime import endings, sigint, validate
 from runtime.errors import GuestLoadError
 from runtime.report import OUTCOMES, Outcome, RunResult, status_table
 
@@ -24,33 +26,17 @@ DEFAULT_GUEST = REPO_ROOT / "corpus" / "build" / "hello.elf"
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and the documented bad-input status."""
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        validate.allow_negative_values(self)
+
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         sys.exit(OUTCOMES[Outcome.BAD_INPUT][0])
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-
-
-def _positive(text: str) -> int:
-    value = _int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
+_int, _positive, _seconds, _address = (validate.number, validate.positive, validate.seconds,
+                                       validate.address)
 
 
 def _version() -> str:
@@ -109,13 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--native", action="store_true",
                      help="run on the bare machine: guest kernel at real ring 0, no monitor")
     run.add_argument("--mem", type=_positive, default=128, metavar="MiB",
-                     help="guest RAM in MiB (default 128)")
+                     help=f"guest RAM in MiB (default 128; at most "
+                          f"{validate.NATIVE_MEM_MAX_MIB} natively, "
+                          f"{validate.MONITOR_MEM_MAX_MIB} under the monitor)")
     run.add_argument("--module", action="append", default=[], metavar="FILE",
                      help="multiboot module (repeatable)")
     run.add_argument("--cmdline", default=None, metavar="S", help="multiboot command line")
-    run.add_argument("--load-addr", type=_int, default=None, metavar="ADDR",
+    run.add_argument("--load-addr", type=_address, default=None, metavar="ADDR",
                      help="load a flat binary at this physical address")
-    run.add_argument("--entry", type=_int, default=None, metavar="ADDR",
+    run.add_argument("--entry", type=_address, default=None, metavar="ADDR",
                      help="entry point of a flat binary (default: the load address)")
     run.add_argument("--max-insns", type=_positive, default=None, metavar="N",
                      help="stop after N guest instructions")
@@ -135,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
         "explain", help="show a guest block beside its translation",
         description="Translate the guest block at ADDR (as the monitor would at boot) and show "
                     "each guest instruction beside what it became: IDENT, inline, callout, "
-                    "chained or lookup.")
+                    "chained or lookup.",
+        epilog="exit statuses:\n" + endings.status_lines(endings.EXPLAIN_STATUSES),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     explain.add_argument("guest", help="guest image")
     explain.add_argument("--addr", required=True, metavar="ADDR",
                          help="guest address of the block (0x..., decimal, or an ELF symbol)")
@@ -146,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     from runtime.bench import command as bench
     from runtime.check.commands import add_diff_parser, add_fuzz_parser
 
-    add_diff_parser(sub, _int, _positive)
+    add_diff_parser(sub, _address, _positive)
     add_fuzz_parser(sub, _int, _positive, _seconds)
     bench.add_parser(sub, _positive)
     return parser
@@ -180,11 +170,13 @@ def run_guest(args: argparse.Namespace) -> RunResult:
     stdin = None
     if sys.stdin is not None and not sys.stdin.closed and hasattr(sys.stdin, "buffer"):
         stdin = sys.stdin.buffer
+    console = None  # --quiet, or bt's stdout is closed (``bt run G >&-``): captured only
+    if not args.quiet and sys.stdout is not None and hasattr(sys.stdout, "buffer"):
+        console = sys.stdout.buffer
     options = RunOptions(native=args.native, mem_mib=args.mem, deterministic=args.deterministic,
                          max_insns=args.max_insns, timeout_s=args.timeout, cmdline=args.cmdline,
                          modules=tuple(args.module), load_addr=args.load_addr, entry=args.entry,
-                         console=None if args.quiet else sys.stdout.buffer, stdin=stdin,
-                         argv=tuple(args.argv), fs_root=args.fs)
+                         console=console, stdin=stdin, argv=tuple(args.argv), fs_root=args.fs)
     return run_file(path, options)
 
 
@@ -219,14 +211,43 @@ def reparse_after_guest(args: argparse.Namespace, command: str) -> None:
                   "a Linux program's go after it)")
 
 
+def check_run(args: argparse.Namespace) -> None:
+    """What ``bt run`` checks before anything runs (GuestLoadError: one line, status 2)."""
+    from runtime.linux.boot import HostFs, guest_program_path
+
+    problem = validate.mem_limit(args.mem, args.native)
+    if problem:
+        raise GuestLoadError(args.guest or str(DEFAULT_GUEST), problem)
+    if args.guest is not None:
+        host = args.guest if args.fs is None else guest_program_path(args.guest, HostFs(args.fs))[0]
+        validate.input_file_if_present(host, "guest")
+    for module in args.module:
+        validate.input_file(module, "module")
+    if args.json:
+        validate.output_file(args.json, "--json")
+
+
+def _flush_stdout() -> None:
+    """Flush bt's stdout; a closed or broken one changes nothing (the status stays the
+    guest's): later writes go to /dev/null."""
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     try:
+        check_run(args)
         _linux_args(args)
         result = run_guest(args)
     except GuestLoadError as err:
         sys.stderr.write(f"bt: {err}\n")
         return OUTCOMES[Outcome.BAD_INPUT][0]
-    sys.stdout.flush()
+    _flush_stdout()
     report = result.report()
     if report:
         sys.stderr.write(report + "\n")
@@ -243,18 +264,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         }
         try:
             Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
-        except OSError as err:
+        except OSError as err:  # checked before the run: it went away since; the status stands
             sys.stderr.write(f"bt: {args.json}: cannot write: {err.strerror}\n")
-            return OUTCOMES[Outcome.BAD_INPUT][0]
     return result.status
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from runtime.explain import explain, resolve_address
     from runtime.pc.paging import PageFault, PhysicalAccessError
+    from runtime.pc.runloop import StopRun
     from runtime.session import RunOptions
 
     try:
+        validate.input_file(args.guest)
+        problem = validate.mem_limit(args.mem, native=False)
+        if problem:
+            raise GuestLoadError(args.guest, problem)
         address = resolve_address(args.guest, args.addr)
         text = explain(args.guest, address, RunOptions(native=False, mem_mib=args.mem,
                                                        deterministic=True))
@@ -264,21 +289,44 @@ def cmd_explain(args: argparse.Namespace) -> int:
     except (PageFault, PhysicalAccessError):
         sys.stderr.write(f"bt: {args.guest}: address {args.addr} is outside guest RAM\n")
         return OUTCOMES[Outcome.BAD_INPUT][0]
+    except StopRun as stop:  # the guest cannot even be booted (its entry outside RAM, ...)
+        sys.stderr.write(f"bt: {args.guest}: cannot boot: {stop.message}\n")
+        return OUTCOMES[Outcome.BAD_INPUT][0]
     sys.stdout.write(text + "\n")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """The ``bt`` command: every ending is a status of :mod:`runtime.endings`."""
+    # a closed stdout or stderr (``bt run G >&- 2>&-``): Python gives None; bt's messages and
+    # the guest's console then go nowhere, and the status stays the guest's
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     try:
-        return args.func(args)
+        parser = build_parser()
+        words = sys.argv[1:] if argv is None else argv
+        if not words:
+            parser.print_help(sys.stderr)
+            return OUTCOMES[Outcome.BAD_INPUT][0]
+        args = parser.parse_args(words)
+        with sigint.handling():
+            status = args.func(args)
+            if sigint.requested() and status == 0:
+                status = endings.INTERRUPTED_STATUS  # Ctrl-C outside any guest run
+        _flush_stdout()
+        return status
     except KeyboardInterrupt:
         sys.stderr.write("bt: interrupted\n")
-        return 130
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return endings.INTERRUPTED_STATUS
+    except BrokenPipeError:  # bt diff / explain / fuzz lost its stdout: its report is lost
+        _flush_stdout()
+        return OUTCOMES[Outcome.BAD_INPUT][0]
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bug of btvmm: one line and a crash report
+        return endings.internal_error(exc)
 
 
 if __name__ == "__main__":

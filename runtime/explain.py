@@ -25,9 +25,13 @@ _MARK = {"ident": "IDENT", "inline": "inline", "callout": "callout", "chained": 
 def resolve_address(path: str, text: str) -> int:
     """An address (decimal, 0x hex) or a symbol of the guest ELF."""
     try:
-        return int(text, 0)
+        value = int(text, 0)
     except ValueError:
         pass
+    else:
+        if not 0 <= value <= 0xFFFFFFFF:
+            raise GuestLoadError(path, f"--addr {text}: not a 32-bit address (0 to 0xffffffff)")
+        return value
     import lief
 
     binary = lief.parse(path)

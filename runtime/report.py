@@ -3,7 +3,7 @@
 A guest that writes ``v`` to the isa-debug-exit port ends the run with
 status ``(v << 1) | 1``, as QEMU does: always odd. Every other ending is
 the machine's own and has an even status, listed in :data:`OUTCOMES` (the
-table ``bt --help`` prints).
+table ``bt --help`` prints); :mod:`runtime.endings` has the other commands' tables.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class Outcome(Enum):
     GUEST_ERROR = "guest-error"
     UNSUPPORTED = "unsupported"
     INTERNAL = "internal-error"
+    INTERRUPTED = "interrupted"
 
 
 #: Outcome -> (exit status, meaning). GUEST_EXIT's status comes from the guest.
@@ -34,7 +35,10 @@ OUTCOMES: dict[Outcome, tuple[int, str]] = {
     Outcome.TIME_LIMIT: (10, "--timeout (wall clock) reached"),
     Outcome.GUEST_ERROR: (12, "the guest touched what it may not (memory outside RAM, ...)"),
     Outcome.UNSUPPORTED: (14, "the guest used a feature the machine does not model"),
-    Outcome.INTERNAL: (16, "internal error of btvmm (a bug: please report it)"),
+    Outcome.INTERNAL: (16, "internal error of btvmm (a bug): a one-line summary and the path "
+                           "of a crash report holding the traceback"),
+    Outcome.INTERRUPTED: (130, "interrupted by Ctrl-C (SIGINT), 128 + 2 as a shell reports it; "
+                               "a second Ctrl-C exits at once"),
 }
 
 
@@ -82,7 +86,7 @@ class RunResult:
                              if r in self.regs)
             lines.append(f"  {segs}  cpl={self.regs.get('cpl', 0)}")
             lines.append(f"  {ctrl}")
-        if self.last_block:
+        if self.last_block and self.last_block[1]:
             start, size = self.last_block
             lines.append(f"  last block: {start:#010x} ({size} bytes)")
         return "\n".join(lines)

@@ -12,9 +12,8 @@ from typing import BinaryIO
 
 from runtime.errors import GuestLoadError
 from runtime.pc.loader import BootState, load_guest
-from runtime.pc.machine import MIB, Machine, MachineConfig
+from runtime.pc.machine import MIB, GuestMemoryUnavailable, Machine, MachineConfig
 from runtime.report import RunResult
-from runtime.vmm.monitor_space import MAX_GUEST_RAM
 
 
 @dataclass
@@ -64,14 +63,19 @@ def _config(opts: RunOptions) -> MachineConfig:
 
 def new_machine(path: str, config: MachineConfig, native: bool) -> Machine:
     """The bare machine, or the monitor (checking that it can hold the RAM asked for)."""
-    if native:
-        return Machine(config)
-    from runtime.vmm.monitor import Monitor
+    from runtime.validate import mem_limit
 
-    if config.mem_mib * MIB > MAX_GUEST_RAM:
-        raise GuestLoadError(path, f"the monitor supports at most {MAX_GUEST_RAM // MIB} MiB "
-                                   "of guest RAM (--mem)")
-    return Monitor(config)
+    problem = mem_limit(config.mem_mib, native)
+    if problem:
+        raise GuestLoadError(path, problem)
+    try:
+        if native:
+            return Machine(config)
+        from runtime.vmm.monitor import Monitor
+
+        return Monitor(config)
+    except GuestMemoryUnavailable as err:
+        raise GuestLoadError(path, str(err)) from None
 
 
 def prepare(path: str, options: RunOptions | None = None) -> tuple[Machine, BootState]:

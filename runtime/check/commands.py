@@ -1,7 +1,8 @@
 """The arguments of ``bt diff`` and ``bt fuzz``, kept apart from their machinery.
 
 Building the ``bt`` parser must stay cheap (start-up of ``bt run``): this module imports
-nothing of btvmm, and each command's module (:mod:`~runtime.check.diff`,
+nothing of btvmm but the status tables and value checks the CLI has already loaded
+(:mod:`runtime.endings`, :mod:`runtime.validate`), and each command's module (:mod:`~runtime.check.diff`,
 :mod:`~runtime.check.fuzz`, which pull in capstone, the machine, the fuzz generator and
 keystone) is imported only when that command runs.
 """
@@ -13,6 +14,10 @@ import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+
+from runtime.endings import DIFF_STATUSES, FUZZ_STATUSES, status_lines
+from runtime.validate import non_negative
+from runtime.validate import seconds as finite_seconds
 
 REGRESSIONS = Path(__file__).resolve().parents[2] / "corpus" / "regressions"
 
@@ -34,7 +39,9 @@ def add_diff_parser(sub: object, int_type: object, positive: object) -> None:
                     "and under qemu-system-i386 when installed; compare output, exit status, "
                     "final registers and a guest RAM digest; on a difference, find the first "
                     "guest instruction after which native and monitor differ. Exit 0 only if "
-                    "all agree.")
+                    "all agree.",
+        epilog="exit statuses:\n" + status_lines(DIFF_STATUSES),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("guest", help="guest image (ELF, multiboot, or flat with --load-addr), or a "
                                  "static i386 Linux program: then the host CPU, the bare machine "
                                  "and the monitor run it (runtime/linux/compare.py)")
@@ -43,7 +50,7 @@ def add_diff_parser(sub: object, int_type: object, positive: object) -> None:
     p.add_argument("--fs", metavar="DIR", default=None, help="a Linux program's / (see bt run)")
     p.add_argument("--stdin", metavar="FILE", default=None,
                    help="a Linux program's stdin in every run (default /dev/null)")
-    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--timeout", type=finite_seconds, default=None, metavar="SECONDS",
                    help="a Linux program's time limit per run")
     p.add_argument("--mem", type=positive, default=128, metavar="MiB", help="guest RAM (default 128)")
     p.add_argument("--load-addr", type=int_type, default=None, metavar="ADDR",
@@ -63,7 +70,9 @@ def add_fuzz_parser(sub: object, int_type: object, positive: object, seconds: ob
         description="Generate random guest kernels (ALU, memory, stack and string work mixed "
                     "with sensitive and privileged instructions), run each natively and under "
                     "the monitor, and report divergences; diverging programs are shrunk and "
-                    "saved to corpus/regressions. Exit 0 only if none diverged.")
+                    "saved to corpus/regressions. Exit 0 only if none diverged.",
+        epilog="exit statuses:\n" + status_lines(FUZZ_STATUSES),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=seconds, default=30.0, metavar="N", help="run time (default 30)")
     p.add_argument("--programs", type=positive, default=None, metavar="N",
                    help="stop after N programs")
@@ -72,11 +81,11 @@ def add_fuzz_parser(sub: object, int_type: object, positive: object, seconds: ob
                    help="worker processes (default: one per CPU)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on a Dask distributed scheduler (needs dask installed)")
-    p.add_argument("--qemu-every", type=int_type, default=25, metavar="N",
+    p.add_argument("--qemu-every", type=non_negative, default=25, metavar="N",
                    help="also run every N-th program under qemu-system-i386 (0: never)")
     p.add_argument("--save-dir", default=str(REGRESSIONS), metavar="DIR",
                    help="where shrunk reproducers go (default corpus/regressions)")
-    p.add_argument("--shrink", type=int_type, default=3, metavar="N",
+    p.add_argument("--shrink", type=non_negative, default=3, metavar="N",
                    help="shrink and save at most N diverging programs (default 3)")
     p.add_argument("--avoid-known", action="store_true",
                    help="step around the known divergences (runtime/check/fuzzgen.py KNOWN)")

@@ -20,11 +20,17 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 
+from runtime import sigint, validate
 from runtime.check.defects import Defect, triage
+from runtime.endings import (
+    DIFF_COULD_NOT_RUN,
+    DIFF_DIFFERENT,
+    DIFF_EQUIVALENT,
+    INTERRUPTED_STATUS,
+)
 from runtime.pc.machine import Machine
 from runtime.pc.paging import PageFault, PhysicalAccessError
 from runtime.report import Outcome
@@ -308,7 +314,8 @@ def diff_guest(path: str, options: RunOptions, use_qemu: bool = True,
     report = DiffReport(nat, mon, qemu, problems, qemu_problems)
     if qemu_problems and qemu is not None:
         report.defect = triage(qemu, (nat.output, nat.status))
-    if problems and search:
+    internal = Outcome.INTERNAL.value in (nat.outcome, mon.outcome)
+    if problems and search and not internal and not sigint.requested():
         upper = max(1, min(nat.insns, mon.insns) if nat.outcome == mon.outcome else nat.insns)
         report.divergence = first_divergence(path, options, upper)
         if report.divergence is None:  # equal after both ran that far: the end differs
@@ -325,6 +332,16 @@ def cmd_diff(args: object) -> int:
     a = args
     from runtime.linux.boot import is_linux_program
 
+    try:
+        validate.input_file(a.guest)  # type: ignore[attr-defined]
+        if a.stdin is not None:  # type: ignore[attr-defined]
+            validate.input_file(a.stdin, "--stdin")  # type: ignore[attr-defined]
+        problem = validate.mem_limit(a.mem, native=False)  # type: ignore[attr-defined]
+        if problem:
+            raise GuestLoadError(a.guest, problem)  # type: ignore[attr-defined]
+    except GuestLoadError as err:
+        sys.stderr.write(f"bt: {err}\n")
+        return OUTCOMES[Outcome.BAD_INPUT][0]
     if a.load_addr is None and is_linux_program(a.guest):  # type: ignore[attr-defined]
         from runtime.linux.compare import cmd_diff as linux_diff
 
@@ -334,16 +351,23 @@ def cmd_diff(args: object) -> int:
     reparse_after_guest(a, "diff")  # type: ignore[arg-type]
     options = RunOptions(mem_mib=a.mem, load_addr=a.load_addr, entry=a.entry,  # type: ignore[attr-defined]
                          max_insns=a.max_insns)  # type: ignore[attr-defined]
-    if not Path(a.guest).exists():  # type: ignore[attr-defined]
-        sys.stderr.write(f"bt: {a.guest}: no such file\n")  # type: ignore[attr-defined]
-        return OUTCOMES[Outcome.BAD_INPUT][0]
     try:
         report = diff_guest(a.guest, options, use_qemu=not a.no_qemu,  # type: ignore[attr-defined]
                             search=not a.no_search)  # type: ignore[attr-defined]
     except GuestLoadError as err:
         sys.stderr.write(f"bt: {err}\n")
         return OUTCOMES[Outcome.BAD_INPUT][0]
+    if sigint.requested():
+        sys.stderr.write("bt: diff interrupted (Ctrl-C)\n")
+        return INTERRUPTED_STATUS
     sys.stdout.write(report.table() + "\n")
+    broken = [(name, st) for name, st in (("native", report.native), ("monitor", report.monitor))
+              if st.outcome == Outcome.INTERNAL.value]
+    if broken:
+        for name, st in broken:
+            sys.stdout.write(f"could not run: the {name} run ended in an internal error: "
+                             f"{st.message}\n")
+        return DIFF_COULD_NOT_RUN
     if report.qemu is None and not a.no_qemu:  # type: ignore[attr-defined]
         sys.stdout.write(f"({QEMU} is not installed: no independent reference)\n")
     if report.divergence is not None:
@@ -351,4 +375,4 @@ def cmd_diff(args: object) -> int:
     elif report.problems and not a.no_search:  # type: ignore[attr-defined]
         sys.stdout.write("\nno instruction limit separates the runs: they differ only in how "
                          "the run ended (the state reported at the ending)\n")
-    return 0 if report.equivalent else 1
+    return DIFF_EQUIVALENT if report.equivalent else DIFF_DIFFERENT

@@ -266,7 +266,10 @@ def _dask_campaign(address: str, tasks: Iterator[tuple[int, bool, bool]],
     except ImportError:
         raise DaskMissing("--scheduler needs dask.distributed (pip install 'dask[distributed]')") \
             from None
-    client = address if not isinstance(address, str) else Client(address)
+    try:
+        client = address if not isinstance(address, str) else Client(address, timeout=10)
+    except (OSError, TimeoutError) as err:
+        raise DaskMissing(f"cannot reach the Dask scheduler at {address}: {err}") from None
     try:
         pending = as_completed([client.submit(_check_task, t, pure=False)
                                 for t in itertools.islice(tasks, window)])

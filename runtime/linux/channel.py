@@ -32,7 +32,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import select
 import struct
 import termios
 import time
@@ -41,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from runtime import sigint
 from runtime.linux.hostfs import FsError, HostFs
 from runtime.pc.devices.base import Device
 from runtime.pc.paging import GuestMemory
@@ -262,7 +262,7 @@ class HostChannel(Device):
         except (OSError, ValueError):
             return True
         try:
-            return bool(select.select([fd], [], [], timeout)[0])
+            return sigint.readable(fd, timeout)
         except (OSError, ValueError):
             return True
 
@@ -300,7 +300,7 @@ class HostChannel(Device):
         timeout = None if us == 0xFFFFFFFF else us / 1e6
         if self.stdin is None:
             if timeout:
-                time.sleep(timeout)
+                sigint.sleep(timeout)
             return 1 if timeout is None else 0
         return int(self._stdin_ready(timeout if timeout is not None else 3600.0))
 

@@ -20,10 +20,11 @@ reports; each other concern is a mixin of its own module:
 from __future__ import annotations
 
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_32, Uc
+from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_32, Uc, UcError
 from unicorn import x86_const as X
 
 from runtime.pc.clock import Clock, InsnClock, RealClock
@@ -74,6 +75,14 @@ class MachineStats:
     watchdog_stops: int = 0
     exact_runs: int = 0
     stale_exceptions_cleared: int = 0
+    sigint_to_stop_us: int | None = None
+
+
+class GuestMemoryUnavailable(Exception):
+    """The host cannot give the guest the RAM asked for (unicorn's UC_ERR_NOMEM)."""
+
+    def __init__(self, mem_mib: int, reason: str) -> None:
+        super().__init__(f"cannot allocate {mem_mib} MiB of guest RAM (--mem): {reason}")
 
 
 class Machine(RunLoop, PortIO, Results, PlatformWiring):
@@ -83,7 +92,16 @@ class Machine(RunLoop, PortIO, Results, PlatformWiring):
         self.config = config
         self.ram_size = config.mem_mib * MIB
         self.uc = Uc(UC_ARCH_X86, UC_MODE_32)
-        self.uc.mem_map(0, self.ram_size)
+        # No address ends a run: with exits enabled and none set, unicorn ignores emu_start's
+        # ``until`` (uc.c: uc_addr_is_exit looks in the empty exits tree), so code at linear 0
+        # runs as anywhere else (``until=0`` made it stop there at once, forever), and no exit
+        # block is invalidated after each run (an unreachable ``until`` such as 1 << 32 makes
+        # cpus.c invalidate the TB at until-1 = 0xffffffff: a page walk that sets CR2).
+        self.uc.ctl_exits_enabled(True)
+        try:
+            self.uc.mem_map(0, self.ram_size)
+        except UcError as err:
+            raise GuestMemoryUnavailable(config.mem_mib, str(err)) from None
         self.cpu = CpuState(self.uc)
         self.mem = GuestMemory(self._read_phys, self.uc.mem_write, self.ram_size, self._paging_regs)
         self.delivery = InterruptDelivery(self.uc, self.cpu, self.mem)
@@ -103,8 +121,12 @@ class Machine(RunLoop, PortIO, Results, PlatformWiring):
         self._armed_deadline_ns = NO_LIMIT
         self._pending_stop: StopRun | None = None
         self._hook_error: BaseException | None = None
+        self._interrupted = False
+        self._interrupted_at = 0.0
         self._watchdog = None
-        if not config.deterministic:
+        if not config.deterministic or config.timeout_s is not None:
+            # deterministic time needs no watchdog for the devices, but a --timeout must end
+            # a run even inside one long emu_start (the watchdog then arms the wall limit only)
             from runtime.pc.watchdog import Watchdog
 
             self._watchdog = Watchdog(self._request_stop)
@@ -128,6 +150,14 @@ class Machine(RunLoop, PortIO, Results, PlatformWiring):
             cpu.clear_exception_in_flight()
             cpu.store()
             self.stats.stale_exceptions_cleared += 1
+
+    def interrupt(self) -> None:
+        """Ctrl-C: end the run at the next block start with Outcome.INTERRUPTED (from any
+        thread; :mod:`runtime.sigint` calls it). The flag is raised before the stop request,
+        and ``_arm`` re-raises the request after clearing it, so none is lost."""
+        self._interrupted_at = time.monotonic()
+        self._interrupted = True
+        self._request_stop()
 
     def _request_stop(self) -> None:
         """Stop at the next block start, through the native block hook.

@@ -81,5 +81,7 @@ class Results:
                         for name, c in self.bus.counters.items() if c.reads or c.writes},
             **self._platform_stats(),
         }
+        if self.stats.sigint_to_stop_us is not None:  # how long Ctrl-C took to stop the CPU
+            stats["sigint_to_stop_us"] = self.stats.sigint_to_stop_us
         return RunResult(outcome, status, message, bytes(self.uart.captured), regs, code,
                          (st.block_start, st.block_size), stats)

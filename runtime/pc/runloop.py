@@ -36,7 +36,7 @@ from runtime.pc.icount import NO_LIMIT, STOP_ASYNC, STOP_COUNT, STOP_IF
 from runtime.pc.loader import BootState
 from runtime.pc.paging import PageFault, PhysicalAccessError
 from runtime.pc.x86 import IF, Vector
-from runtime.report import Outcome, RunResult
+from runtime.report import OUTCOMES, Outcome, RunResult
 
 #: Exact per-instruction counting starts this many instructions before a
 #: deterministic deadline (more than the longest unicorn block).
@@ -96,13 +96,20 @@ class RunLoop:
                 raise StopRun(Outcome.HALTED, "hlt with interrupts disabled and nothing pending"
                             if not self.uc.reg_read(X.UC_X86_REG_EFLAGS) & IF
                             else "hlt with no interrupt source armed")
+            self._check_interrupted()
+            self._check_wall_limit()  # also when time warps: a masked timer warps forever
             if isinstance(self.clock, InsnClock):
                 self.clock.warp_to(nxt)
                 continue
-            self._check_wall_limit()
             delay = (nxt - self._now()) / 1e9
             if delay > 0:
                 time.sleep(min(delay, 0.01))
+
+    def _check_interrupted(self) -> None:
+        """A Ctrl-C (Machine.interrupt) ends the run, with how long the stop took."""
+        if self._interrupted:
+            self.stats.sigint_to_stop_us = round((time.monotonic() - self._interrupted_at) * 1e6)
+            raise StopRun(Outcome.INTERRUPTED, "interrupted by Ctrl-C (SIGINT)")
 
     def _check_wall_limit(self) -> None:
         if self.config.timeout_s is not None and time.monotonic() >= self._wall_deadline:
@@ -138,24 +145,54 @@ class RunLoop:
         else:
             self.counter.arm(target - EXACT_WINDOW // 2, wait_if)
         if self._watchdog is not None:
-            self._watchdog.arm(self._watchdog_deadline(nxt))
+            self._watchdog.arm(self._watchdog_deadline(None if self._insn_clock else nxt))
         self.counter.state.async_stop = 0  # after arm(): an old deadline's request is void
+        if self._interrupted:  # a Ctrl-C stands: see Machine.interrupt
+            self.counter.state.async_stop = 1
 
     def run(self, state: BootState) -> RunResult:
-        """Boot and run the guest to the end; never raises for guest behaviour."""
+        """Boot and run the guest to the end; never raises for guest behaviour.
+
+        An unexpected exception (a bug of btvmm) ends the run as Outcome.INTERNAL with a
+        crash report (:func:`runtime.endings.crash_report`); a Ctrl-C while
+        :mod:`runtime.sigint` is handling it ends it as Outcome.INTERRUPTED."""
+        from runtime import sigint
+
         self._wall_deadline = time.monotonic() + (self.config.timeout_s or 0)
         self._io_fault = None
-        self.boot(state)
         t0 = time.perf_counter()
-        try:
-            outcome, message = self._loop()
-        except StopRun as stop:
-            outcome, message = stop.outcome, stop.message
-        finally:
-            if self._watchdog is not None:
-                self._watchdog.close()
+        with sigint.target(self.interrupt):
+            try:
+                self.boot(state)
+                outcome, message = self._loop()
+            except StopRun as stop:
+                outcome, message = stop.outcome, stop.message
+            except Exception as exc:  # noqa: BLE001 - a bug of btvmm: reported, not raised
+                outcome, message = Outcome.INTERNAL, self._crash(exc)
+            finally:
+                if self._watchdog is not None:
+                    self._watchdog.close()
         elapsed = time.perf_counter() - t0
-        return self._result(outcome, message, elapsed)
+        try:
+            return self._result(outcome, message, elapsed)
+        except Exception as exc:  # noqa: BLE001 - the state cannot be read back: say so
+            status = OUTCOMES[outcome][0]
+            if outcome is Outcome.GUEST_EXIT and self._exit_value is not None:
+                status = ((self._exit_value << 1) | 1) & 0xFF
+            return RunResult(outcome, status, f"{message}; the final state could not be read: "
+                                              f"{self._crash(exc)}", bytes(self.uart.captured))
+
+    def _crash(self, exc: BaseException) -> str:
+        """A crash report for an internal error; the one-line message naming it."""
+        from runtime.endings import crash_report, summary
+
+        try:
+            context = f"unicorn EIP {self.uc.reg_read(X.UC_X86_REG_EIP):#010x}"
+        except Exception:  # noqa: BLE001
+            context = ""
+        path = crash_report(exc, context)
+        where = f"crash report: {path}" if path else "no crash report could be written"
+        return f"internal error: {summary(exc)} ({where})"
 
     def _loop(self) -> tuple[Outcome, str]:
         uc = self.uc
@@ -181,6 +218,8 @@ class RunLoop:
                 raise self._hook_error
             if self._pending_stop is not None:
                 raise self._pending_stop
+            if self._exit_value is None:
+                self._check_interrupted()
             if self._exit_value is not None:
                 if self._exit_at is not None:
                     ctx, exit_eip, insns = self._exit_at

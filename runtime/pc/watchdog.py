@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 RETRY_S = 0.0005
+MAX_WAIT_S = 60.0
 
 
 class Watchdog:
@@ -59,7 +60,10 @@ class Watchdog:
                     continue
                 delay = self._deadline - time.monotonic()
                 if delay > 0:
-                    self._cond.wait(delay)
+                    # at most a minute per wait: threading refuses timeouts past its limit
+                    # (OverflowError for 1e300 s), and a dead watchdog would cost the guest
+                    # its timer interrupts
+                    self._cond.wait(min(delay, MAX_WAIT_S))
                     continue
                 gen = self._generation
                 self._fired_generation = gen

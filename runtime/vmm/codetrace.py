@@ -20,7 +20,7 @@ from __future__ import annotations
 from bt.cache import Block
 from runtime.pc.paging import PageFault, PhysicalAccessError
 from runtime.pc.x86 import CR0_PG, PTE_A
-from runtime.vmm.monitor_space import protect_page
+from runtime.vmm.monitor_space import map_written, protect_page
 
 MASK32 = 0xFFFFFFFF
 
@@ -30,9 +30,13 @@ class CodeMemory:
 
     def __init__(self, mon: CodeTracing) -> None:
         self.mon = mon
+        #: offsets of the range's lookup-table and TC pages mapped so far (map_written)
+        self.mapped: set[int] = set()
 
     def write(self, linear: int, data: bytes) -> None:
-        self.mon.uc.mem_write(self.mon.space.to_phys(linear), data)
+        space = self.mon.space
+        map_written(space, linear - space.base, len(data), self.mapped, self.mon.uc.mem_write)
+        self.mon.uc.mem_write(space.to_phys(linear), data)
 
     def drop_cached(self, linear: int, size: int) -> None:
         if self.mon.booted:

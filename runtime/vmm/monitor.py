@@ -52,6 +52,7 @@ from runtime.pc.cpustate import SEG_CS, SEG_GDT, SEG_LDT, SEG_SS, SEG_TR, SegCac
 from runtime.pc.delivery import Event, InterruptDelivery
 from runtime.pc.machine import BOOT_GDT, Machine, MachineConfig
 from runtime.pc.paging import GuestMemory
+from runtime.pc.runloop import StopRun
 from runtime.report import Outcome, RunResult
 from runtime.vmm.adaptive import AdaptiveTranslation
 from runtime.vmm.codetrace import CodeMemory, CodeTracing
@@ -71,6 +72,7 @@ from runtime.vmm.monitor_space import (
     TC_START,
     TRAP_TSS,
     build_page_tables,
+    mapped_pages,
     place,
 )
 from runtime.vmm.oracle import Oracle
@@ -232,8 +234,13 @@ class Monitor(Dispatch, Faults, AdaptiveTranslation, Transitions, CodeTracing, M
     def guest_registers(self) -> dict[str, int]:
         if self._final_eip is not None:
             eip = self._final_eip
+        elif self.booted:
+            try:
+                eip = self.guest_eip_now()
+            except StopRun:  # stopped outside any block: the processor's EIP is all there is
+                eip = self.cpu.reg(X.UC_X86_REG_EIP)
         else:
-            eip = self.guest_eip_now() if self.booted else self.cpu.reg(X.UC_X86_REG_EIP)
+            eip = self.cpu.reg(X.UC_X86_REG_EIP)
         regs = super().guest_registers()
         v = self.vcpu.v
         regs["eip"] = eip
@@ -251,6 +258,9 @@ class Monitor(Dispatch, Faults, AdaptiveTranslation, Transitions, CodeTracing, M
         result.stats["translator"] = self.tc.stats.as_dict()
         result.stats["monitor"] = self.mstats.as_dict()
         result.stats["shadow_paging"] = dict(self.shadow.stats.__dict__)
+        # what translated guest kernel code could read of the monitor's 4 MiB at the end
+        result.stats["monitor"]["readable_monitor_pages"] = mapped_pages(self.space,
+                                                                         self._read_phys)
         block = self.last_block
         if block is not None:
             result.last_block = (block.guest_eip, block.guest_end - block.guest_eip)

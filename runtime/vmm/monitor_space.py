@@ -53,14 +53,17 @@ SHADOW_POOL = 0x240000  # pages for shadow page directories and tables
 SHADOW_POOL_PAGES = 128
 TC_START = 0x2C0000
 TC_END = MON_SIZE
-MAX_GUEST_RAM = (TC_START - GUEST_PTS) // 4096 * 4 * MIB  # 512 MiB
+MAX_GUEST_RAM = (TC_START - GUEST_PTS) // 4096 * 4 * MIB  # 1024 MiB
 
-#: the parts of the range the processor reaches by linear address (read-only, supervisor):
-#: the virtual-CPU page and trap TSS, the miss stub, the shadow GDT/LDT, the lookup table,
-#: the translation cache. The rest (page tables, shadow pool) is reached only physically
-#: and is not mapped at all: a guest access there faults as an unmapped address would.
-LINEAR_MAPPED = ((VCPU_PAGE, CODE_PAGE + 0x1000), (SHADOW_GDT, SHADOW_LDT + 0x10000),
-                 (LOOKUP_L1, GUEST_PTS), (TC_START, TC_END))
+#: the parts of the range the processor reaches by linear address (read-only, supervisor),
+#: mapped from the start: the virtual-CPU page and trap TSS, the miss stub, the shadow
+#: GDT/LDT. The lookup table and the translation cache (ON_DEMAND) are mapped page by page
+#: as the translator first writes them (:func:`map_written`): a TC page holding no code yet,
+#: a second-level lookup table not yet in use, stay unmapped. The rest (page tables, shadow
+#: pool) is reached only physically and never mapped: a guest access to an unmapped page of
+#: the range faults as an access to an unmapped address would (the read leak, reduced).
+LINEAR_MAPPED = ((VCPU_PAGE, CODE_PAGE + 0x1000), (SHADOW_GDT, SHADOW_LDT + 0x10000))
+ON_DEMAND = ((LOOKUP_L1, GUEST_PTS), (TC_START, TC_END))
 
 #: the software interrupt translated code uses for callouts and exits
 CALLOUT_VECTOR = 0xF1
@@ -151,6 +154,25 @@ def build_page_tables(space: MonitorSpace, write: Callable[[int, bytes], None],
         for off in range(start, end, 4096):
             struct.pack_into("<I", mon, 4 * (off >> 12), (space.phys + off) | _SUPERVISOR_RO)
     write(space.phys + MONITOR_PT, bytes(mon))
+
+
+def map_written(space: MonitorSpace, offset: int, size: int, mapped: set[int],
+                write: Callable[[int, bytes], None]) -> None:
+    """Map (supervisor, read-only) the ON_DEMAND pages of [offset, offset + size) of the range
+    that are not yet in ``mapped`` (page offsets). Only ever adds mappings, so no TLB flush
+    is needed (a not-present walk is not cached)."""
+    for page in range(offset & ~0xFFF, offset + size, 0x1000):
+        if page in mapped or not any(lo <= page < hi for lo, hi in ON_DEMAND):
+            continue
+        mapped.add(page)
+        write(space.phys + MONITOR_PT + 4 * (page >> 12),
+              struct.pack("<I", (space.phys + page) | _SUPERVISOR_RO))
+
+
+def mapped_pages(space: MonitorSpace, read: Callable[[int, int], bytes]) -> int:
+    """How many pages of the range guest kernel code can read (present PTEs)."""
+    ptes = struct.unpack("<1024I", read(space.phys + MONITOR_PT, 4096))
+    return sum(1 for pte in ptes if pte & PTE_P)
 
 
 def protect_page(space: MonitorSpace, page: int, writable: bool,
