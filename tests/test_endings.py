@@ -474,3 +474,31 @@ def test_mutated_corpus_guests_end_cleanly() -> None:
     endings = doc["endings"]
     assert isinstance(endings, dict)
     assert endings.get("native load-error", 0) > 0 and endings.get("native exit", 0) > 0
+
+
+def test_ctrl_c_stops_a_fuzz_campaign_with_its_summary(tmp_path: Path) -> None:
+    proc = subprocess.Popen([*BT, "fuzz", "--seconds", "120", "--workers", "2", "--qemu-every",
+                             "0", "--save-dir", str(tmp_path)], cwd=ROOT, env=_env(),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        time.sleep(5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and b"Traceback" not in err, err
+    assert out.startswith(b"fuzz: ") and b"fuzz interrupted" in err
+
+
+def test_diff_of_a_guest_that_cannot_start_ends_cleanly(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.bin"
+    magic, flags = 0x1BADB002, 0x00010000
+    outside.write_bytes(struct.pack("<8I", magic, flags, (-(magic + flags)) & 0xFFFFFFFF,
+                                    MB_BASE, MB_BASE, 0, 0, 0x2000000) + b"\x90" * 16)
+    p = bt("diff", "--no-qemu", "--mem", "16", str(outside))
+    clean(p)
+    # both machines end touching memory outside RAM at the entry: equivalent
+    assert p.returncode == 0, p.stdout.decode()

@@ -16,8 +16,10 @@ Programs run on a multiprocessing pool, or on a Dask cluster with
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -25,8 +27,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runtime import sigint
 from runtime.check.diff import differences, qemu_available, run_qemu, run_state
 from runtime.check.fuzzgen import BASE, Program, generate
+from runtime.endings import INTERRUPTED_STATUS
 from runtime.session import RunOptions
 
 REGRESSIONS = Path(__file__).resolve().parent.parent / "corpus" / "regressions"
@@ -206,6 +210,13 @@ def _check_task(args: tuple[int, bool, bool]) -> Checked:
     return check_seed(*args)
 
 
+def _worker_init() -> None:
+    """A pool worker leaves Ctrl-C to the campaign's process, which stops the pool."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(ValueError):
+        signal.set_wakeup_fd(-1)
+
+
 def campaign(seconds: float | None = 10.0, seed: int = 0, workers: int = 1,
              programs: int | None = None, qemu_every: int = 0, scheduler: str | None = None,
              progress: Callable[[str], None] | None = None, avoid_known: bool = False) -> Summary:
@@ -223,8 +234,8 @@ def campaign(seconds: float | None = 10.0, seed: int = 0, workers: int = 1,
         tasks = itertools.islice(tasks, programs)
     last = 0.0
 
-    def done() -> bool:
-        return seconds is not None and time.monotonic() - t0 >= seconds
+    def done() -> bool:  # the time is up, or Ctrl-C: the summary so far is the result
+        return (seconds is not None and time.monotonic() - t0 >= seconds) or sigint.requested()
 
     def report(c: Checked) -> None:
         nonlocal last
@@ -244,7 +255,7 @@ def campaign(seconds: float | None = 10.0, seed: int = 0, workers: int = 1,
     else:
         import multiprocessing
 
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
             for c in pool.imap_unordered(_check_task, tasks, chunksize=2):
                 report(c)
                 if done():
@@ -310,11 +321,15 @@ def cmd_fuzz(args: object) -> int:
     out.write(f"  rules never reached: {', '.join(missing) or 'none'}\n")
     if s.qemu_divergent:
         out.write(f"  differ from qemu (seeds): {s.qemu_divergent[:20]}\n")
-    for seed in s.divergent[:a.shrink]:  # type: ignore[attr-defined]
+    for seed in [] if sigint.requested() else s.divergent[:a.shrink]:  # type: ignore[attr-defined]
         small = shrink(generate(seed, avoid_known=a.avoid_known))  # type: ignore[attr-defined]
         path = save_regression(small, f"fuzz_{seed}", Path(a.save_dir))  # type: ignore[attr-defined]
         out.write(f"  divergence: seed {seed}, shrunk to {len(small.chunks)} chunks: {path}\n"
                   f"    bt diff --no-qemu --mem 4 --load-addr {BASE:#x} {path}\n")
     if s.divergent:
         out.write(f"  diverging seeds: {s.divergent[:50]}\n")
+    if sigint.requested():
+        sys.stderr.write("bt: fuzz interrupted (Ctrl-C): the summary above is of the programs "
+                         "that ran\n")
+        return INTERRUPTED_STATUS
     return 1 if s.divergent else 0
