@@ -123,6 +123,7 @@ class Machine(RunLoop, PortIO, Results, PlatformWiring):
         self._hook_error: BaseException | None = None
         self._interrupted = False
         self._interrupted_at = 0.0
+        self._wall_armed = False  # deterministic time: the watchdog holds the wall limit
         self._watchdog = None
         if not config.deterministic or config.timeout_s is not None:
             # deterministic time needs no watchdog for the devices, but a --timeout must end

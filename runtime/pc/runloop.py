@@ -144,8 +144,13 @@ class RunLoop:
             self.counter.arm(target, wait_if)
         else:
             self.counter.arm(target - EXACT_WINDOW // 2, wait_if)
-        if self._watchdog is not None:
-            self._watchdog.arm(self._watchdog_deadline(None if self._insn_clock else nxt))
+        if self._watchdog is not None and not self._insn_clock:
+            self._watchdog.arm(self._watchdog_deadline(nxt))
+        elif self._watchdog is not None and not self._wall_armed:
+            # deterministic time: only the wall limit, armed once (no wake-up per emu_start);
+            # when it fires the run ends, so no acknowledgement is needed
+            self._wall_armed = True
+            self._watchdog.arm(self._wall_deadline)
         self.counter.state.async_stop = 0  # after arm(): an old deadline's request is void
         if self._interrupted:  # a Ctrl-C stands: see Machine.interrupt
             self.counter.state.async_stop = 1
