@@ -31,7 +31,7 @@ def _known_defect(name: str) -> list[pytest.MarkDecorator]:
 def test_native_run_matches_qemu(name: str, deterministic: bool) -> None:
     want_out, want_status = expected(name)
     result = run_file(str(guest_elf(name)),
-                      RunOptions(deterministic=deterministic, timeout_s=60))
+                      RunOptions(deterministic=deterministic, timeout_s=600))
     assert result.output.decode("latin-1") == want_out.decode("latin-1"), result.report()
     assert result.status == want_status, result.report()
     assert result.outcome is Outcome.GUEST_EXIT

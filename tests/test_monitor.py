@@ -31,7 +31,7 @@ COUNT_DIFFERS = {"smc", "vmstress"}
 def _run(name: str, native: bool, deterministic: bool = True):  # noqa: ANN202
     machine, state = prepare(str(guest_elf(name)), RunOptions(native=native,
                                                              deterministic=deterministic,
-                                                             timeout_s=120))
+                                                             timeout_s=600))
     return machine, machine.run(state)
 
 
