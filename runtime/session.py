@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from runtime.errors import GuestLoadError
+from runtime.pc.devices.disk import DiskError, DiskSpec, assign_positions
 from runtime.pc.loader import BootState, load_guest
 from runtime.pc.machine import MIB, Machine, MachineConfig
 from runtime.report import RunResult
@@ -33,6 +34,11 @@ class RunOptions:
     #: a Linux program's arguments (argv, argv[0] included) and --fs root
     argv: Sequence[str] = field(default_factory=tuple)
     fs_root: str | None = None
+    #: IDE disks (--disk FILE[,index=N]) and whether guest writes reach the files
+    disks: Sequence[DiskSpec] = field(default_factory=tuple)
+    disk_write: bool = False
+    #: a terminal's descriptor for the interactive console (runtime.console), or None
+    terminal: int | None = None
 
 
 def run_file(path: str, options: RunOptions | None = None) -> RunResult:
@@ -53,25 +59,39 @@ def run_file(path: str, options: RunOptions | None = None) -> RunResult:
                                             stdin=opts.stdin, stdout=opts.console,
                                             quiet=opts.console is None, capture=True))
     machine, state = prepare(path, opts)
-    return machine.run(state)
+    if opts.terminal is None:
+        return machine.run(state)
+    from runtime.console import Console
+
+    machine.uart.live = True
+    with Console(opts.terminal, machine.uart.feed, machine.request_quit):
+        return machine.run(state)
 
 
 def _config(opts: RunOptions) -> MachineConfig:
+    try:
+        disks = assign_positions(opts.disks)
+    except ValueError as err:
+        raise GuestLoadError("--disk", str(err).removeprefix("--disk ")) from None
     return MachineConfig(mem_mib=opts.mem_mib, deterministic=opts.deterministic,
                          max_insns=opts.max_insns, timeout_s=opts.timeout_s,
-                         console=opts.console, stdin=opts.stdin)
+                         console=opts.console, stdin=opts.stdin, disks=disks,
+                         disk_write=opts.disk_write)
 
 
 def new_machine(path: str, config: MachineConfig, native: bool) -> Machine:
     """The bare machine, or the monitor (checking that it can hold the RAM asked for)."""
-    if native:
-        return Machine(config)
-    from runtime.vmm.monitor import Monitor
+    try:
+        if native:
+            return Machine(config)
+        from runtime.vmm.monitor import Monitor
 
-    if config.mem_mib * MIB > MAX_GUEST_RAM:
-        raise GuestLoadError(path, f"the monitor supports at most {MAX_GUEST_RAM // MIB} MiB "
-                                   "of guest RAM (--mem)")
-    return Monitor(config)
+        if config.mem_mib * MIB > MAX_GUEST_RAM:
+            raise GuestLoadError(path, f"the monitor supports at most {MAX_GUEST_RAM // MIB} "
+                                       "MiB of guest RAM (--mem)")
+        return Monitor(config)
+    except DiskError as err:
+        raise GuestLoadError(err.path, err.problem) from None
 
 
 def prepare(path: str, options: RunOptions | None = None) -> tuple[Machine, BootState]:
