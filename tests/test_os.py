@@ -5,8 +5,8 @@ the committed transcripts in corpus/expected/os/ (corpus/reference.py --regen os
 corpus/expected/os/qemu.txt has the command lines).  They are kept out of corpus/expected/*.out
 because every guest there also runs under btvmm with no disk and no input;
 test_btvmm_session_matches_qemu boots each session under btvmm (it needs issue 16's whole
-platform: the disk and console of branch pio, the APICs and firmware tables of branch pcore).  The image and disk checks are
-pure Python and need no emulator.
+platform: the disk and console of branch pio, the APICs and firmware tables of branch
+pcore).  The image and disk checks are pure Python and need no emulator.
 """
 
 from __future__ import annotations
