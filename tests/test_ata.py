@@ -205,3 +205,27 @@ def test_bad_disk_is_one_line_error(tmp_path: Path, args: list[str], problem: st
     err = proc.stderr.decode()
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert problem in err and proc.returncode == 2
+
+
+# ------------------------------------------------------------------ string I/O, both modes
+@pytest.mark.parametrize("monitor", [False, True], ids=["native", "monitor"])
+def test_rep_ins_and_outs_batch_across_pages(monitor: bool) -> None:
+    """A rep insb of 5000 bytes across page ends (from a port nobody decodes: 0xff each),
+    then a rep outsw of them: memory, EDI/ESI, ECX and the instruction count are what one
+    element per pass gives (SDM vol 2, INS/OUTS), in both modes."""
+    from pcguest import Scenario
+
+    main = ("mov edi, 0x7f0f0; mov ecx, 5000; mov dx, 0x300; cld; rep insb;"
+            "mov ebx, edi; mov ebp, ecx;"
+            "mov esi, 0x7f0f0; mov ecx, 100; mov dx, 0x80; rep outsw;"
+            "mov eax, 0; out 0xf4, eax; hlt")
+    m, result = Scenario(main=main).run(monitor=monitor)
+    assert result.outcome is Outcome.GUEST_EXIT, result.message
+    assert bytes(m.uc.mem_read(0x7F0F0, 5001)) == b"\xff" * 5000 + b"\0"
+    assert (result.regs["ebx"], result.regs["ebp"]) == (0x7F0F0 + 5000, 0)
+    assert (result.regs["esi"], result.regs["ecx"]) == (0x7F0F0 + 200, 0)
+    assert result.stats["port_io"]["unclaimed"]["reads"] == 5000
+    assert result.stats["port_io"]["post"]["writes"] == 100
+    native = Scenario(main=main).run(monitor=False)[1] if monitor else result
+    assert native.stats["string_io_batches"] == 2  # one batch per instruction, natively
+    assert result.stats["instructions"] == native.stats["instructions"]
