@@ -102,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a guest kernel (ELF32 i386, multiboot, or flat binary) and stream "
                     "its serial console to stdout (on a terminal, an interactive console: "
                     "Ctrl-A x quits, Ctrl-A h help; piped stdin feeds COM1); or run a "
-                    "static i386 Linux program (bt run PROG [--] ARGS) under the bundled guest kernel, with its stdin, stdout, "
-                    "stderr and exit status passed through.",
+                    "static i386 Linux program (bt run PROG [--] ARGS) under the bundled "
+                    "guest kernel, with its stdin, stdout, stderr and exit status passed "
+                    "through.",
         epilog="exit statuses:\n" + status_table() + "\n  a Linux program's run ends with "
                "the program's own status (128 + N when signal N killed it)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
