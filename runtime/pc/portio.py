@@ -155,7 +155,8 @@ class PortIO:
                 return 0
             charged = self._clock_to_io(port)
             value = None
-            if uc.reg_read(X.UC_X86_REG_ECX) > 1:  # perhaps a rep ins: one batch
+            if self.bus.has_string_access(port) and uc.reg_read(X.UC_X86_REG_ECX) > 1:
+                # perhaps a rep ins from a data buffer (the IDE data port): one batch
                 value = self.string_io.rep_in(*self._io_insn(port), port, size)
             if value is None:
                 value = self.bus.read(port, size)
@@ -180,7 +181,8 @@ class PortIO:
                 self._deny_io(port)
                 return
             charged = self._clock_to_io(port)
-            if not (uc.reg_read(X.UC_X86_REG_ECX) > 1  # perhaps a rep outs: one batch
+            if not (self.bus.has_string_access(port)  # perhaps a rep outs: one batch
+                    and uc.reg_read(X.UC_X86_REG_ECX) > 1
                     and self.string_io.rep_out(*self._io_insn(port), port, size, value)):
                 self.bus.write(port, size, value)
             self._clock_back(charged)

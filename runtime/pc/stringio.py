@@ -21,8 +21,11 @@ the block hook counts one instruction per pass, so the passes the batch
 saves (n - 1) are added to it. The batch stops before a page that does not
 translate for the access (the remaining elements then run one by one and
 fault where the processor would) or leaves RAM; it applies only to 32-bit
-address size with DF = 0, the case of every driver; anything else runs per
-element as before. Writes into memory go past unicorn's stores, so the
+address size with DF = 0, the case of every driver, and to ports whose device
+moves strings in one step (``PortBus.has_string_access``: the IDE data port):
+finding out whether an IN/OUT is a rep string instruction costs microseconds,
+too much for every port access of a guest polling a timer. Anything else runs
+per element as before. Writes into memory go past unicorn's stores, so the
 translated blocks of the pages written are dropped (``ctl_remove_cache``):
 a driver may read a program into pages that held code.
 """

@@ -107,6 +107,12 @@ class PortBus:
         self.counters[dev.name].writes += 1
         dev.io_write(port, size, value & ((1 << (8 * size)) - 1))
 
+    def has_string_access(self, port: int) -> bool:
+        """True if the device at ``port`` moves strings in one step (overrides read_string):
+        only then is batching a ``rep ins``/``outs`` worth its cost on the bare machine."""
+        dev = self._map.get(port)
+        return dev is not None and type(dev).read_string is not Device.read_string
+
     def read_string(self, port: int, size: int, count: int) -> bytes:
         """``count`` element reads of ``port`` at once (``rep ins``), counted per element."""
         dev = self._map.get(port)
