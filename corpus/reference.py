@@ -135,8 +135,10 @@ def os_sessions(name):
 
 
 #: guests whose references live in a folder of their own (corpus/expected/os,
-#: corpus/expected/unseen: tests/test_unseen.py), not in corpus/expected/NAME.out
-OWN_REFERENCES = {"os", "cputest", "pcunix"}
+#: corpus/expected/unseen: tests/test_unseen.py, corpus/expected/ata: tests/test_ata.py,
+#: corpus/expected/serin: tests/test_console.py),
+#: not in corpus/expected/NAME.out
+OWN_REFERENCES = {"os", "cputest", "pcunix", "ata", "serin"}
 
 
 def guests_built():

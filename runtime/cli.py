@@ -13,10 +13,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import BinaryIO, NoReturn
 
 from runtime import endings, sigint, validate
 from runtime.errors import GuestLoadError
+from runtime.pc.devices.disk import DiskSpec
 from runtime.report import OUTCOMES, Outcome, RunResult, status_table
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +38,15 @@ class _Parser(argparse.ArgumentParser):
 
 _int, _positive, _seconds, _address = (validate.number, validate.positive, validate.seconds,
                                        validate.address)
+
+
+def _disk(text: str) -> DiskSpec:
+    from runtime.pc.devices.disk import parse_disk_spec
+
+    try:
+        return parse_disk_spec(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--disk ")) from None
 
 
 def _version() -> str:
@@ -76,9 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="run a guest",
         description="Run a guest kernel (ELF32 i386, multiboot, or flat binary) and stream "
-                    "its serial console to stdout; or run a static i386 Linux program (bt run "
-                    "PROG [--] ARGS) under the bundled guest kernel, with its stdin, stdout, "
-                    "stderr and exit status passed through.",
+                    "its serial console to stdout (on a terminal, an interactive console: "
+                    "Ctrl-A x quits, Ctrl-A h help; piped stdin feeds COM1); or run a "
+                    "static i386 Linux program (bt run PROG [--] ARGS) under the bundled "
+                    "guest kernel, with its stdin, stdout, stderr and exit status passed "
+                    "through.",
         epilog="exit statuses:\n" + status_table() + "\n  a Linux program's run ends with "
                "the program's own status (128 + N when signal N killed it)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -112,6 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--deterministic", action="store_true",
                      help="time is guest instructions retired: every run takes every "
                           "interrupt at the same guest instruction")
+    run.add_argument("--disk", type=_disk, action="append", default=[], metavar="FILE[,index=N]",
+                     help="raw disk image as an IDE drive (repeatable; index 0/1: primary "
+                          "master/slave, 2/3: secondary; default: the next free one)")
+    run.add_argument("--disk-write", action="store_true",
+                     help="let guest writes reach the --disk files (default: a copy-on-write "
+                          "overlay in memory; the files are never modified)")
+    run.add_argument("--serial-in", metavar="FILE", default=None,
+                     help="replay FILE into COM1's receiver instead of stdin (read whole at "
+                          "the start and paced at the guest's line rate in virtual time: "
+                          "the same instructions every run under --deterministic)")
+    run.add_argument("--screen", action="store_true",
+                     help="print the final text screen (0xb8000, 80x25) on stdout after the run")
     run.add_argument("--stats", action="store_true", help="print counters at the end (stderr)")
     run.add_argument("--json", metavar="FILE", default=None,
                      help="write the outcome and counters as JSON")
@@ -167,16 +191,26 @@ def run_guest(args: argparse.Namespace) -> RunResult:
     path = args.guest or str(DEFAULT_GUEST)
     if args.guest is None and not DEFAULT_GUEST.exists():
         raise GuestLoadError(path, "the default guest is not built: run 'make corpus'")
-    stdin = None
-    if sys.stdin is not None and not sys.stdin.closed and hasattr(sys.stdin, "buffer"):
-        stdin = sys.stdin.buffer
+    stdin: BinaryIO | None = None
+    terminal = None
+    if args.serial_in is not None:
+        try:
+            stdin = open(args.serial_in, "rb")  # noqa: SIM115 - read whole by the UART
+        except OSError as err:
+            raise GuestLoadError(args.serial_in, f"cannot read serial input: {err.strerror}") from None
+    elif sys.stdin is not None and not sys.stdin.closed and hasattr(sys.stdin, "buffer"):
+        if sys.stdin.isatty() and not args.argv:
+            terminal = sys.stdin.fileno()  # the interactive console feeds COM1
+        else:
+            stdin = sys.stdin.buffer
     console = None  # --quiet, or bt's stdout is closed (``bt run G >&-``): captured only
     if not args.quiet and sys.stdout is not None and hasattr(sys.stdout, "buffer"):
         console = sys.stdout.buffer
     options = RunOptions(native=args.native, mem_mib=args.mem, deterministic=args.deterministic,
                          max_insns=args.max_insns, timeout_s=args.timeout, cmdline=args.cmdline,
                          modules=tuple(args.module), load_addr=args.load_addr, entry=args.entry,
-                         console=console, stdin=stdin, argv=tuple(args.argv), fs_root=args.fs)
+                         console=console, stdin=stdin, argv=tuple(args.argv), fs_root=args.fs,
+                         disks=tuple(args.disk), disk_write=args.disk_write, terminal=terminal)
     return run_file(path, options)
 
 
@@ -223,6 +257,10 @@ def check_run(args: argparse.Namespace) -> None:
         validate.input_file_if_present(host, "guest")
     for module in args.module:
         validate.input_file(module, "module")
+    for disk in args.disk:
+        validate.input_file(disk.path, "disk image")
+    if args.serial_in is not None:
+        validate.input_file(args.serial_in, "serial input file")
     if args.json:
         validate.output_file(args.json, "--json")
 
@@ -247,6 +285,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except GuestLoadError as err:
         sys.stderr.write(f"bt: {err}\n")
         return OUTCOMES[Outcome.BAD_INPUT][0]
+    if args.screen and sys.stdout is not None:
+        try:
+            sys.stdout.write(result.screen)
+        except OSError:
+            pass  # a closed or broken stdout: the guest's status stands
     _flush_stdout()
     report = result.report()
     if report:

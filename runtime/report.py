@@ -23,6 +23,8 @@ class Outcome(Enum):
     UNSUPPORTED = "unsupported"
     INTERNAL = "internal-error"
     INTERRUPTED = "interrupted"
+    RESET = "reset"
+    QUIT = "quit"
 
 
 #: Outcome -> (exit status, meaning). GUEST_EXIT's status comes from the guest.
@@ -37,6 +39,9 @@ OUTCOMES: dict[Outcome, tuple[int, str]] = {
     Outcome.UNSUPPORTED: (14, "the guest used a feature the machine does not model"),
     Outcome.INTERNAL: (16, "internal error of btvmm (a bug): a one-line summary and the path "
                            "of a crash report holding the traceback"),
+    Outcome.RESET: (18, "the guest reset the machine (port 0x92, 8042 command 0xfe), "
+                        "as qemu -no-reboot"),
+    Outcome.QUIT: (20, "the user quit at the console (Ctrl-A x)"),
     Outcome.INTERRUPTED: (130, "interrupted by Ctrl-C (SIGINT), 128 + 2 as a shell reports it; "
                                "a second Ctrl-C exits at once"),
 }
@@ -69,13 +74,15 @@ class RunResult:
     code: bytes = b""
     last_block: tuple[int, int] | None = None
     stats: dict[str, object] = field(default_factory=dict)
+    #: the colour text display at the end of the run (``bt run --screen``)
+    screen: str = ""
 
     def report(self) -> str:
         """A multi-line report for endings other than a clean guest exit."""
         if self.outcome is Outcome.GUEST_EXIT:
             return ""
         lines = [f"bt: {self.outcome.value}: {self.message}"]
-        if self.regs:
+        if self.regs and self.outcome is not Outcome.QUIT:  # the user knows where it ended
             eip = self.regs.get("eip", 0)
             lines.append(f"  guest EIP {eip:#010x}: {disassemble_one(self.code, eip)}")
             gprs = "  ".join(f"{r}={self.regs[r]:08x}" for r in _REGS if r in self.regs)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from runtime.errors import GuestLoadError
+from runtime.pc.devices.disk import DiskError, DiskSpec, assign_positions
 from runtime.pc.loader import BootState, load_guest
 from runtime.pc.machine import MIB, GuestMemoryUnavailable, Machine, MachineConfig
 from runtime.report import RunResult
@@ -32,6 +33,11 @@ class RunOptions:
     #: a Linux program's arguments (argv, argv[0] included) and --fs root
     argv: Sequence[str] = field(default_factory=tuple)
     fs_root: str | None = None
+    #: IDE disks (--disk FILE[,index=N]) and whether guest writes reach the files
+    disks: Sequence[DiskSpec] = field(default_factory=tuple)
+    disk_write: bool = False
+    #: a terminal's descriptor for the interactive console (runtime.console), or None
+    terminal: int | None = None
 
 
 def run_file(path: str, options: RunOptions | None = None) -> RunResult:
@@ -52,13 +58,24 @@ def run_file(path: str, options: RunOptions | None = None) -> RunResult:
                                             stdin=opts.stdin, stdout=opts.console,
                                             quiet=opts.console is None, capture=True))
     machine, state = prepare(path, opts)
-    return machine.run(state)
+    if opts.terminal is None:
+        return machine.run(state)
+    from runtime.console import Console
+
+    machine.uart.live = True
+    with Console(opts.terminal, machine.uart.feed, machine.request_quit):
+        return machine.run(state)
 
 
 def _config(opts: RunOptions) -> MachineConfig:
+    try:
+        disks = assign_positions(opts.disks)
+    except ValueError as err:
+        raise GuestLoadError("--disk", str(err).removeprefix("--disk ")) from None
     return MachineConfig(mem_mib=opts.mem_mib, deterministic=opts.deterministic,
                          max_insns=opts.max_insns, timeout_s=opts.timeout_s,
-                         console=opts.console, stdin=opts.stdin, cmdline=opts.cmdline or "")
+                         console=opts.console, stdin=opts.stdin, cmdline=opts.cmdline or "",
+                         disks=disks, disk_write=opts.disk_write)
 
 
 def new_machine(path: str, config: MachineConfig, native: bool) -> Machine:
@@ -76,6 +93,8 @@ def new_machine(path: str, config: MachineConfig, native: bool) -> Machine:
         return Monitor(config)
     except GuestMemoryUnavailable as err:
         raise GuestLoadError(path, str(err)) from None
+    except DiskError as err:
+        raise GuestLoadError(err.path, err.problem) from None
 
 
 def prepare(path: str, options: RunOptions | None = None) -> tuple[Machine, BootState]:

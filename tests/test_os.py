@@ -3,9 +3,10 @@
 The sessions are booted under qemu-system-i386 (the independent reference) and compared with
 the committed transcripts in corpus/expected/os/ (corpus/reference.py --regen os wrote them;
 corpus/expected/os/qemu.txt has the command lines).  They are kept out of corpus/expected/*.out
-because every guest there also runs under btvmm, which does not yet model the PC this OS
-needs (MP/ACPI tables, local APIC, I/O APIC, IDE; issue 16).  The image and disk checks are
-pure Python and need no emulator.
+because every guest there also runs under btvmm with no disk and no input;
+test_btvmm_session_matches_qemu boots each session under btvmm (it needs issue 16's whole
+platform: the disk and console of branch pio, the APICs and firmware tables of branch
+pcore).  The image and disk checks are pure Python and need no emulator.
 """
 
 from __future__ import annotations
@@ -177,31 +178,21 @@ def test_transcripts_show_each_program_and_a_disk_read() -> None:
     assert "btos: init exited with status 3" in script
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["native", "monitor"])
-@pytest.mark.parametrize("session", ["autorun", "acpi"])
-def test_bring_up_before_the_disk_matches_qemu(session: str, mode: str) -> None:
-    """btvmm's PC platform (issue 16): the MP or ACPI tables, the local APIC and its timer,
-    the I/O APIC routes and the masked 8259s take btos through the five lines of its boot
-    log before the disk, as qemu prints them, on the bare machine and under the monitor
-    (the sixth needs the IDE disk)."""
-    want = (OS_EXPECTED / f"{session}.out").read_bytes().splitlines(keepends=True)[:5]
-    cmdline = "autorun" if session == "autorun" else "autorun acpi"
-    p = subprocess.run([sys.executable, "-m", "runtime.cli", "run", "--deterministic",
-                        *(["--native"] if mode == "native" else []), "--cmdline", cmdline,
-                        "--max-insns", "20000000", str(built(OS_ELF))],
-                       capture_output=True, timeout=600, stdin=subprocess.DEVNULL)
-    assert p.stdout.splitlines(keepends=True)[:5] == want, p.stderr.decode()
-
-
-@pytest.mark.xfail(strict=True, reason="btvmm has no --disk yet (the IDE controller, issue 16): "
-                   "btos panics after its bring-up, at the disk")
-def test_native_run_matches_qemu() -> None:
-    """The goal: the bare machine, given the same disk, prints qemu's autorun transcript.
-    Strict: when the platform lands this passes, and the marker must go."""
-    want_out = (OS_EXPECTED / "autorun.out").read_bytes()
-    want_status = int((OS_EXPECTED / "autorun.status").read_text())
-    p = subprocess.run([sys.executable, "-m", "runtime.cli", "run", "--native", "--cmdline",
-                        "autorun", "--disk", str(built(OS_DISK)), "--max-insns", "1000000000",
-                        str(built(OS_ELF))],
-                       capture_output=True, timeout=600, stdin=subprocess.DEVNULL)
-    assert p.stdout == want_out and p.returncode == want_status
+@pytest.mark.parametrize("session", list(reference.OS_SESSIONS))
+def test_btvmm_session_matches_qemu(session: str, mode: str) -> None:
+    """Every session booted by btvmm, on the bare machine and under the monitor, with the
+    same disk, command line and serial input as qemu, prints qemu's transcript."""
+    stdin_path, out_path, status_path = reference.os_paths(session)
+    append, _ = reference.OS_SESSIONS[session]
+    argv = [sys.executable, "-m", "runtime.cli", "run", "--deterministic", "--timeout", "600",
+            "--disk", str(built(OS_DISK)), "--cmdline", append, str(built(OS_ELF))]
+    if mode == "native":
+        argv.insert(3, "--native")
+    if stdin_path:
+        argv += ["--serial-in", stdin_path]
+    p = subprocess.run(argv, capture_output=True, timeout=700, stdin=subprocess.DEVNULL)
+    assert "Traceback" not in p.stderr.decode(errors="replace")
+    assert p.stdout.decode(errors="replace") == Path(out_path).read_text()
+    assert p.returncode == int(Path(status_path).read_text())

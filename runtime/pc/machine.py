@@ -30,6 +30,7 @@ from unicorn import x86_const as X
 from runtime.pc.clock import Clock, InsnClock, RealClock
 from runtime.pc.cpustate import SEG_CS, CpuState, SegCache
 from runtime.pc.delivery import Event, InterruptDelivery, TripleFault, Unsupported
+from runtime.pc.devices.disk import open_disks
 from runtime.pc.icount import NO_LIMIT, InstructionCounter
 from runtime.pc.loader import BootState
 from runtime.pc.paging import GuestMemory, PhysicalAccessError
@@ -37,6 +38,7 @@ from runtime.pc.platform import PlatformWiring
 from runtime.pc.portio import PortIO
 from runtime.pc.results import Results
 from runtime.pc.runloop import RunLoop, StopRun
+from runtime.pc.stringio import StringIo
 from runtime.pc.x86 import ERROR_CODE_VECTORS, Descriptor, Vector, vector_name
 from runtime.report import Outcome
 
@@ -59,6 +61,10 @@ class MachineConfig:
     stdin: BinaryIO | None = None
     #: the kernel command line fw_cfg reports (the loader writes the multiboot one)
     cmdline: str = ""
+    #: IDE position (0-3: primary master/slave, secondary master/slave) -> raw image file
+    disks: dict[int, str] = field(default_factory=dict)
+    #: write guest disk writes through to the image files (else a copy-on-write overlay)
+    disk_write: bool = False
 
 
 @dataclass
@@ -108,7 +114,12 @@ class Machine(RunLoop, PortIO, Results, PlatformWiring):
         self.counter = InstructionCounter(self.uc, self.read_linear)
         self.clock: Clock = (InsnClock(lambda: self.counter.insns) if config.deterministic
                              else RealClock())
+        self.disks = open_disks(config.disks, config.disk_write)  # DiskError: bad image
         self._wire_platform(config)  # bus, uart, pic (the CPU's INTR input), lapic, mmio, msrs
+        self._reset_requested = False
+        self._quit_requested = False
+        self.uart.on_input = self._request_stop
+        self.string_io = StringIo(self.uc, self.cpu, self.mem, self.bus, self._read_code)
         self.stats = MachineStats()
         self._exit_value: int | None = None
         self._exit_at: tuple[object, int, int] | None = None
@@ -226,6 +237,16 @@ class Machine(RunLoop, PortIO, Results, PlatformWiring):
     # --- hooks (run inside emu_start: never raise into C) -------------------------------
     def _on_guest_exit(self, value: int) -> None:
         self._exit_value = value
+        self.uc.emu_stop()
+
+    def request_quit(self) -> None:
+        """End the run at the next block start (the console's Ctrl-A x; any thread)."""
+        self._quit_requested = True
+        self._request_stop()
+
+    def _on_reset(self) -> None:
+        """The guest reset the system (port 0x92, the 8042): the run ends, as qemu -no-reboot."""
+        self._reset_requested = True
         self.uc.emu_stop()
 
     def _on_intr(self, uc: Uc, intno: int, _data: object) -> None:

@@ -37,7 +37,8 @@ class PlatformWiring:
     def _wire_platform(self, config: Any) -> None:  # noqa: ANN401 - a MachineConfig (no cycle)
         self.platform = pc_platform(self.clock, config.console, config.stdin,
                                     self._on_guest_exit, self.ram_size,
-                                    config.cmdline.encode(errors="replace"))
+                                    config.cmdline.encode(errors="replace"),
+                                    self.disks, self._on_reset)
         self.bus, self.uart, self.lapic = self.platform.bus, self.platform.uart, self.platform.lapic
         self.pic = self.platform.interrupts
         self.mmio = self.platform.mmio

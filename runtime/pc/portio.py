@@ -154,8 +154,14 @@ class PortIO:
                 self._deny_io(port)
                 return 0
             charged = self._clock_to_io(port)
-            value = self.bus.read(port, size)
+            value = None
+            if self.bus.has_string_access(port) and uc.reg_read(X.UC_X86_REG_ECX) > 1:
+                # perhaps a rep ins from a data buffer (the IDE data port): one batch
+                value = self.string_io.rep_in(*self._io_insn(port), port, size)
+            if value is None:
+                value = self.bus.read(port, size)
             self._clock_back(charged)
+            self.counter.state.insns += self.string_io.take_owed()
             if self.pic.pending():
                 self._request_stop()  # not uc.emu_stop(): see _request_stop
             else:
@@ -175,8 +181,12 @@ class PortIO:
                 self._deny_io(port)
                 return
             charged = self._clock_to_io(port)
-            self.bus.write(port, size, value)
+            if not (self.bus.has_string_access(port)  # perhaps a rep outs: one batch
+                    and uc.reg_read(X.UC_X86_REG_ECX) > 1
+                    and self.string_io.rep_out(*self._io_insn(port), port, size, value)):
+                self.bus.write(port, size, value)
             self._clock_back(charged)
+            self.counter.state.insns += self.string_io.take_owed()
             if self._exit_value is not None and self._exit_at is None:
                 self._exit_at = self._exact_stop_after_io(port)
             if self.pic.pending():

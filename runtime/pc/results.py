@@ -10,6 +10,7 @@ from __future__ import annotations
 from unicorn import x86_const as X
 
 from runtime.pc.cpustate import SEG_GDT, SEG_IDT, SEG_LDT
+from runtime.pc.devices.cga import CgaText
 from runtime.pc.paging import PageFault, PhysicalAccessError
 from runtime.report import OUTCOMES, Outcome, RunResult
 
@@ -77,6 +78,8 @@ class Results:
             "software_interrupts": {f"{k:#x}": v for k, v in sorted(self.stats.software_ints.items())},
             "double_faults": self.delivery.double_faults,
             "io_denied": self.stats.io_denied,
+            "string_io_batches": self.string_io.stats.batches,
+            "string_io_batched_elements": self.string_io.stats.elements,
             "port_io": {name: {"reads": c.reads, "writes": c.writes}
                         for name, c in self.bus.counters.items() if c.reads or c.writes},
             **self._platform_stats(),
@@ -84,4 +87,14 @@ class Results:
         if self.stats.sigint_to_stop_us is not None:  # how long Ctrl-C took to stop the CPU
             stats["sigint_to_stop_us"] = self.stats.sigint_to_stop_us
         return RunResult(outcome, status, message, bytes(self.uart.captured), regs, code,
-                         (st.block_start, st.block_size), stats)
+                         (st.block_start, st.block_size), stats, self._screen())
+
+    def _screen(self) -> str:
+        """The colour text display's final screen (``bt run --screen``)."""
+        cga = next((d for d in self.bus.devices if isinstance(d, CgaText)), None)
+        if cga is None or self.ram_size < 1 << 20:
+            return ""
+        try:
+            return cga.screen(self.mem.read_phys)
+        except PhysicalAccessError:
+            return ""

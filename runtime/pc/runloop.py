@@ -86,12 +86,19 @@ class RunLoop:
         """hlt: wait for the next interrupt (SDM vol 2, HLT)."""
         self.stats.halts += 1
         while True:
+            if self._quit_requested:
+                raise StopRun(Outcome.QUIT, "quit at the console (Ctrl-A x)")
             self._sync_devices()
             if self.pic.pending():
                 if not self.uc.reg_read(X.UC_X86_REG_EFLAGS) & IF:
                     raise StopRun(Outcome.HALTED, "hlt with interrupts disabled (an IRQ is pending)")
                 return
             nxt = self.bus.next_event_ns()
+            if nxt is None and self.uart.input_live() and self.uc.reg_read(X.UC_X86_REG_EFLAGS) & IF:
+                self._check_wall_limit()  # waiting for a keystroke or the pipe
+                self.uart.input_event.wait(0.05)
+                self.uart.input_event.clear()
+                continue
             if not self.uc.reg_read(X.UC_X86_REG_EFLAGS) & IF or nxt is None:
                 raise StopRun(Outcome.HALTED, "hlt with interrupts disabled and nothing pending"
                             if not self.uc.reg_read(X.UC_X86_REG_EFLAGS) & IF
@@ -128,6 +135,7 @@ class RunLoop:
     def _arm(self) -> None:
         """Set where the next emu_start must stop: instruction limit, deadline, IF wait."""
         target = self.config.max_insns if self.config.max_insns is not None else NO_LIMIT
+        input_seq = self.uart.input_seq
         nxt = self.bus.next_event_ns()
         self._armed_deadline_ns = nxt if nxt is not None else NO_LIMIT
         if isinstance(self.clock, InsnClock) and nxt is not None:
@@ -151,9 +159,10 @@ class RunLoop:
             # when it fires the run ends, so no acknowledgement is needed
             self._wall_armed = True
             self._watchdog.arm(self._wall_deadline)
-        self.counter.state.async_stop = 0  # after arm(): an old deadline's request is void
-        if self._interrupted:  # a Ctrl-C stands: see Machine.interrupt
-            self.counter.state.async_stop = 1
+        # after arm(): an old deadline's request is void; a quit, input that came after the
+        # deadlines were read, or a Ctrl-C that stands (see Machine.interrupt) is not
+        self.counter.state.async_stop = int(self._quit_requested or self._interrupted
+                                            or self.uart.input_seq != input_seq)
 
     def run(self, state: BootState) -> RunResult:
         """Boot and run the guest to the end; never raises for guest behaviour.
@@ -225,6 +234,10 @@ class RunLoop:
                 raise self._pending_stop
             if self._exit_value is None:
                 self._check_interrupted()
+            if self._reset_requested:
+                return Outcome.RESET, "the guest reset the machine"
+            if self._quit_requested:
+                return Outcome.QUIT, "quit at the console (Ctrl-A x)"
             if self._exit_value is not None:
                 if self._exit_at is not None:
                     ctx, exit_eip, insns = self._exit_at

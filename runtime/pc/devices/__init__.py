@@ -7,35 +7,22 @@ isa-debug-exit at 0xf4 and fw_cfg at 0x510, the IMCR at 0x22; and, memory
 mapped, the local APIC (0xFEE00000) and the I/O APIC (0xFEC00000). Every ISA
 line reaches both interrupt controllers (:class:`IsaIrqs`). Ports nobody
 decodes read as all ones. :func:`standard_pc` is the port-bus view of it.
-
-Here live the bus and the device interface (:mod:`~runtime.pc.devices.base`:
-a device is a state, a port read/write pair and a reset) and one device per
-module: the 8259A pair (:mod:`~runtime.pc.devices.pic`), the 8254
-(:mod:`~runtime.pc.devices.pit`), port 0x61 (:mod:`~runtime.pc.devices.port61`),
-the RTC/CMOS (:mod:`~runtime.pc.devices.cmos`), the 16550
-(:mod:`~runtime.pc.devices.uart`), the POST port (:mod:`~runtime.pc.devices.post`),
-isa-debug-exit (:mod:`~runtime.pc.devices.debugexit`), the local APIC
-(:mod:`~runtime.pc.devices.lapic`), the I/O APIC (:mod:`~runtime.pc.devices.ioapic`),
-fw_cfg (:mod:`~runtime.pc.devices.fwcfg`); the memory-mapped device map
-(:mod:`~runtime.pc.devices.mmio`) and the interrupt wiring: ISA lines, IMCR, the
-processor's INTR input (:mod:`~runtime.pc.devices.intr`).
-
-May import: itself, the clock (:mod:`runtime.pc.clock`) and third-party
-libraries. Devices see neither the CPU nor the run loop: the machine wires
-them to the port bus and reads their next deadline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from runtime.pc.clock import Clock
 from runtime.pc.devices.base import Device, IrqLine, PortBus, PortCounters
+from runtime.pc.devices.cga import CgaText
 from runtime.pc.devices.cmos import CmosRtc
 from runtime.pc.devices.debugexit import DebugExit, exit_status
+from runtime.pc.devices.disk import DiskImage
 from runtime.pc.devices.fwcfg import FwCfg
+from runtime.pc.devices.ide import IdeChannel
 from runtime.pc.devices.intr import Imcr, IsaIrqs, ProcessorInterrupts
 from runtime.pc.devices.ioapic import IoApic
 from runtime.pc.devices.lapic import LocalApic
@@ -44,6 +31,7 @@ from runtime.pc.devices.pic import Pic8259Pair
 from runtime.pc.devices.pit import PIT_HZ, Pit8254
 from runtime.pc.devices.port61 import Port61
 from runtime.pc.devices.post import PostPort
+from runtime.pc.devices.ps2 import Ps2Controller, SystemControlA
 from runtime.pc.devices.uart import Uart16550
 
 __all__ = [
@@ -73,6 +61,9 @@ __all__ = [
 #: ISA interrupt lines of the standard devices.
 PIT_IRQ = 0
 COM1_IRQ = 4
+KEYBOARD_IRQ, MOUSE_IRQ = 1, 12
+#: The IDE channels as QEMU's pc machine wires them: (name, command block, control, IRQ).
+IDE_CHANNELS = (("ide0", 0x1F0, 0x3F6, 14), ("ide1", 0x170, 0x376, 15))
 
 
 @dataclass
@@ -97,6 +88,8 @@ def pc_platform(
     on_exit: Callable[[int], None],
     ram_size: int,
     cmdline: bytes = b"",
+    disks: Mapping[int, DiskImage] | None = None,
+    on_reset: Callable[[], None] | None = None,
 ) -> PcPlatform:
     """Build the PC. ``console`` receives COM1's output, ``stdin_source`` feeds its
     receiver (None: nothing to receive), ``on_exit`` is called with the value a guest
@@ -128,8 +121,17 @@ def pc_platform(
         DebugExit(base=0xF4, size=4, on_exit=on_exit),  # 0xf4-0xf7
         uart,  # 0x3f8-0x3ff
         FwCfg(ram_size, cmdline),  # 0x510-0x511
+        Ps2Controller(irqs.irq_line(KEYBOARD_IRQ), irqs.irq_line(MOUSE_IRQ), on_reset),
+        SystemControlA(on_reset),  # 0x92
+        CgaText(),  # 0x3d4-0x3d5, 0x3d8-0x3da
         lapic,  # no ports: on the bus for its timer (next_event_ns / advance)
     ]
+    disks = disks or {}
+    serial = {index: n + 1 for n, index in enumerate(sorted(disks))}
+    for n, (name, base, ctrl, irq) in enumerate(IDE_CHANNELS):
+        devices.append(IdeChannel(name, base, ctrl, irqs.irq_line(irq), disks.get(2 * n),
+                                  disks.get(2 * n + 1),
+                                  (serial.get(2 * n, 0), serial.get(2 * n + 1, 0))))
     bus = PortBus()
     for device in devices:
         bus.attach(device)

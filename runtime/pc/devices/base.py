@@ -45,6 +45,18 @@ class Device:
     def mmio_write(self, addr: int, size: int, value: int) -> None:
         return None
 
+    def read_string(self, port: int, size: int, count: int) -> bytes:
+        """``count`` reads of ``port`` as one string (``rep ins``): little-endian elements.
+
+        Exactly ``count`` :meth:`io_read` calls; a device with a data buffer (the IDE
+        data register) overrides it to move the bytes in one step."""
+        return b"".join(self.io_read(port, size).to_bytes(size, "little") for _ in range(count))
+
+    def write_string(self, port: int, size: int, data: bytes) -> None:
+        """Writes of the ``size``-byte elements of ``data`` to ``port`` (``rep outs``)."""
+        for i in range(0, len(data) - size + 1, size):
+            self.io_write(port, size, int.from_bytes(data[i:i + size], "little"))
+
     def next_event_ns(self) -> int | None:
         """Virtual time (ns) at which this device next changes by itself, or None."""
         return None
@@ -102,6 +114,29 @@ class PortBus:
             return
         self.counters[dev.name].writes += 1
         dev.io_write(port, size, value & ((1 << (8 * size)) - 1))
+
+    def has_string_access(self, port: int) -> bool:
+        """True if the device at ``port`` moves strings in one step (overrides read_string):
+        only then is batching a ``rep ins``/``outs`` worth its cost on the bare machine."""
+        dev = self._map.get(port)
+        return dev is not None and type(dev).read_string is not Device.read_string
+
+    def read_string(self, port: int, size: int, count: int) -> bytes:
+        """``count`` element reads of ``port`` at once (``rep ins``), counted per element."""
+        dev = self._map.get(port)
+        if dev is None:
+            self.counters.setdefault("unclaimed", PortCounters()).reads += count
+            return b"\xff" * (size * count)
+        self.counters[dev.name].reads += count
+        return dev.read_string(port, size, count)
+
+    def write_string(self, port: int, size: int, data: bytes) -> None:
+        """The ``size``-byte elements of ``data`` written to ``port`` (``rep outs``)."""
+        dev = self._map.get(port)
+        name = dev.name if dev is not None else "unclaimed"
+        self.counters.setdefault(name, PortCounters()).writes += len(data) // size
+        if dev is not None:
+            dev.write_string(port, size, data)
 
     def next_event_ns(self) -> int | None:
         events = [t for d in self.devices if (t := d.next_event_ns()) is not None]

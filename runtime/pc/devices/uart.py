@@ -96,6 +96,11 @@ class Uart16550(Device):
         self.captured = bytearray()
         self.received = 0  # bytes that entered the receiver from the input
         self.input_event = threading.Event()
+        #: called (from the feeding thread) whenever input arrives: the machine stops its
+        #: run at the next block start to take it, a guest spinning without a timer included
+        self.on_input: Callable[[], None] | None = None
+        self.input_seq = 0
+        self.live = False  # set while an interactive console feeds the receiver
         self._inbox: deque[int] = deque()
         self._inbox_lock = threading.Lock()
         self._last_ns = 0
@@ -124,7 +129,14 @@ class Uart16550(Device):
         """Queue ``data`` for reception (thread safe)."""
         with self._inbox_lock:
             self._inbox.extend(data)
+            self.input_seq += 1
         self.input_event.set()
+        if self.on_input is not None:
+            self.on_input()
+
+    def input_live(self) -> bool:
+        """True while more input may still come (a reader thread, or a console attached)."""
+        return self.live or (self._reader is not None and self._reader.is_alive())
 
     def has_input(self) -> bool:
         """True if input bytes wait for the receiver."""

@@ -14,7 +14,7 @@ from unicorn import x86_const as X
 
 from bt.rewrite import CalloutSite
 from runtime.pc.cpustate import SEG_ES
-from runtime.pc.x86 import DF
+from runtime.pc.x86 import DF, PAGE_SIZE
 from runtime.vmm.callouts.host import CalloutHost
 from runtime.vmm.callouts.operands import MASK32, SEG_INDEX, read_reg, write_reg
 
@@ -49,13 +49,17 @@ def port_out(mon: CalloutHost, co: CalloutSite) -> bool:
 
 
 def string_io(mon: CalloutHost, co: CalloutSite) -> bool:
-    """ins/outs, with rep: one element per iteration (SDM vol 2, INS/OUTS)."""
+    """ins/outs, with rep (SDM vol 2, INS/OUTS): the elements that fit in one page move as
+    one string through the port bus (one device call, one memory access), not one Python
+    step per element. A page that does not translate faults with ECX and the index register
+    counting the elements done, before the device is touched for it (QEMU probes the
+    destination first in the same way)."""
     insn = co.ginsn.insn  # type: ignore[union-attr]
     size = {C.X86_INS_INSB: 1, C.X86_INS_OUTSB: 1, C.X86_INS_INSW: 2, C.X86_INS_OUTSW: 2}.get(insn.id, 4)
     is_in = insn.id in (C.X86_INS_INSB, C.X86_INS_INSW, C.X86_INS_INSD)
     rep = insn.prefix[0] in (0xF2, 0xF3)
     port = mon.cpu.reg(X.UC_X86_REG_EDX) & 0xFFFF
-    step = -size if mon.cpu.reg(X.UC_X86_REG_EFLAGS) & DF else size
+    down = bool(mon.cpu.reg(X.UC_X86_REG_EFLAGS) & DF)
     count = mon.cpu.reg(X.UC_X86_REG_ECX) if rep else 1
     if rep and count:  # the native clock counts every iteration of a rep string instruction
         mon.counter.insns += count  # and the pass with ECX = 0 that leaves it (unicorn)
@@ -69,12 +73,16 @@ def string_io(mon: CalloutHost, co: CalloutSite) -> bool:
     while count:
         index = mon.cpu.reg(index_reg)
         linear = (seg + index) & MASK32
+        # elements up to the end of this page (one at a time going down, or across a page)
+        n = 1 if down else max(1, min(count, (PAGE_SIZE - (linear & (PAGE_SIZE - 1))) // size))
         if is_in:
-            mon.mem.write(linear, mon.bus.read(port, size).to_bytes(size, "little"))
+            if n > 1:
+                mon.mem.translate(linear, write=True)  # fault before the device is read
+            mon.mem.write(linear, mon.bus.read_string(port, size, n))
         else:
-            mon.bus.write(port, size, int.from_bytes(mon.mem.read(linear, size), "little"))
-        mon.cpu.set_reg(index_reg, (index + step) & MASK32)
-        count -= 1
+            mon.bus.write_string(port, size, mon.mem.read(linear, n * size))
+        mon.cpu.set_reg(index_reg, (index + (-n if down else n) * size) & MASK32)
+        count -= n
         if rep:
             mon.cpu.set_reg(X.UC_X86_REG_ECX, count)
     mon.after_io()
