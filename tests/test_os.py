@@ -189,7 +189,7 @@ def test_btvmm_session_matches_qemu(session: str, mode: str) -> None:
     argv = [sys.executable, "-m", "runtime.cli", "run", "--deterministic", "--timeout", "600",
             "--disk", str(built(OS_DISK)), "--cmdline", append, str(built(OS_ELF))]
     if mode == "native":
-        argv.insert(3, "--native")
+        argv.insert(4, "--native")  # after "run"
     if stdin_path:
         argv += ["--serial-in", stdin_path]
     p = subprocess.run(argv, capture_output=True, timeout=700, stdin=subprocess.DEVNULL)
