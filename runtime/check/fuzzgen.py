@@ -823,7 +823,8 @@ def _user_routines(rng: random.Random) -> list[str]:
     return [
         common + "add eax, ebx\npushfd\npop ecx\npush 0x3202\npopfd\npushfd\npop edx\nint 0x80\n",
         common + _bytes(0x0F, 0x01, 0x05, *_d32(scratch)) + _bytes(0x0F, 0x01, 0x0D, *_d32(scratch + 8))
-        + _bytes(0x0F, 0x01, 0xE0) + _bytes(0x0F, 0x00, 0xCB) + _bytes(0x0F, 0x00, 0xC1)
+        + _bytes(0x0F, 0x01, 0xE0) + "movzx eax, ax\n"  # smsw eax: bits 31:16 undefined
+        + _bytes(0x0F, 0x00, 0xCB) + _bytes(0x0F, 0x00, 0xC1)
         + "int 0x80\n",
         common + "int 0x81\n" + descriptor_check(rng, True) + descriptor_check(rng, True) + "int 0x80\n",
         common + "push ds\npop es\nmov eax, cs\npush ss\npop ebx\nmov cx, 0x6b\nmov fs, cx\n"
