@@ -17,6 +17,8 @@ overrides the injection and hlt steps); runs between ``emu_start`` calls.
 from __future__ import annotations
 
 import time
+import traceback
+from pathlib import Path
 
 from unicorn import (
     UC_ERR_FETCH_PROT,
@@ -42,6 +44,15 @@ from runtime.report import Outcome, RunResult
 #: deterministic deadline (more than the longest unicorn block).
 EXACT_WINDOW = 1024
 
+
+
+def internal_error(exc: Exception) -> str:
+    """One line for an exception that escaped the machine or the monitor (a bug of btvmm,
+    never the guest's): what it was and where it was raised; the report adds the guest's
+    state, and the run ends with status 16 instead of a traceback."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"
 
 class StopRun(Exception):
     """Raised inside the machine to end the run with an outcome."""
@@ -151,6 +162,8 @@ class RunLoop:
             outcome, message = self._loop()
         except StopRun as stop:
             outcome, message = stop.outcome, stop.message
+        except Exception as exc:  # noqa: BLE001 - a bug of btvmm: a report and status 16
+            outcome, message = Outcome.INTERNAL, internal_error(exc)
         finally:
             if self._watchdog is not None:
                 self._watchdog.close()
