@@ -850,14 +850,6 @@ def test_the_first_fetch_of_an_unreadable_unit_raises() -> None:
         Scanner(mem.read).scan(0, GUEST + PAGE)
 
 
-CUT_OFF_REASON = (
-    "an instruction whose bytes run into unreadable memory is scanned as undecodable "
-    "(Scanner._decode swallows the failed read of the second page and returns None): the "
-    "rewriter emits the 'undefined' callout and the guest gets #UD at that EIP, where the "
-    "processor faults on the fetch (#PF with CR2 in the next page once the guest pages; a "
-    "fetch outside RAM ends the bare machine's run as a guest error)")
-
-
 def test_an_instruction_cut_off_by_unreadable_memory_is_a_fetch_fault_not_undefined() -> None:
     unit = scan(b"\x90\xb8\x78\x56", at=GUEST + PAGE - 4, cap=None, pages=1)
     assert [g.text for g in unit.insns] == ["nop"]
