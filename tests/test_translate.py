@@ -1021,7 +1021,9 @@ def run_both(sc: Scenario, *, rules: tuple[str, ...] = (), count: bool = True,
     if count:
         assert r1.stats["instructions"] == r0.stats["instructions"]
     assert r1.stats["monitor"]["user_blocks_translated"] == 0
-    seen = rules_of(r1) | set(r1.stats["translator"]["rules"])
+    counts = r1.stats["translator"]["rules"]
+    assert all(n > 0 for n in counts.values()), f"a rule counted {counts}"  # translations made
+    seen = rules_of(r1) | set(counts)
     missing = set(rules) - seen
     assert missing == set(), f"rules not exercised: {missing} (saw {sorted(seen)})"
     return native, r1
@@ -1693,3 +1695,21 @@ def test_a_fault_returns_and_resumes_translated_code() -> None:
     assert native[:3] == (5, 10, 5)
 
 
+
+
+def test_a_chain_into_a_rewritten_block_is_undone() -> None:
+    """Block A (top) is chained to block B on the next page (placed as a handler blob, never
+    used as one); a third block rewrites B's immediate. The next pass through A must reach
+    the new B: the invalidation unchains the exits into B (bt/cache.py), or A would jump into
+    B's stale translation (sum 2, not 6)."""
+    b = CODE + 0x1000
+    main = (f"xor ecx, ecx; mov dword ptr [{RESULT:#x}], 0; jmp top;"  # top: a block of its own
+            f"top: jmp {b:#x};"
+            f"c: add [{RESULT:#x}], eax; mov byte ptr [{b + 1:#x}], 5; inc ecx; cmp ecx, 2;"
+            "jb top;" + exit_code())
+    c = scenario(main).address_of("c")
+    sc = scenario(main, handlers={0x70: f"mov eax, 1; jmp {c:#x}"})
+    assert handler_addresses(sc.handlers)[0x70] == b
+    native, r = run_both(sc, count=False)
+    assert native[0] == 1 + 5
+    assert r.stats["translator"]["chained_jumps"] > 0 and r.stats["translator"]["invalidations"] > 0
