@@ -1021,6 +1021,8 @@ def run_both(sc: Scenario, *, rules: tuple[str, ...] = (), count: bool = True,
     if count:
         assert r1.stats["instructions"] == r0.stats["instructions"]
     assert r1.stats["monitor"]["user_blocks_translated"] == 0
+    tr = r1.stats["translator"]
+    assert tr["lookups"] == tr["hits"] + tr["misses"], tr  # every lookup is a hit or a miss
     counts = r1.stats["translator"]["rules"]
     assert all(n > 0 for n in counts.values()), f"a rule counted {counts}"  # translations made
     seen = rules_of(r1) | set(counts)
@@ -1713,3 +1715,14 @@ def test_a_chain_into_a_rewritten_block_is_undone() -> None:
     native, r = run_both(sc, count=False)
     assert native[0] == 1 + 5
     assert r.stats["translator"]["chained_jumps"] > 0 and r.stats["translator"]["invalidations"] > 0
+
+
+def test_a_chained_exit_is_taken_once() -> None:
+    """A loop of 200 passes through two blocks joined by a jmp: each exit leaves the
+    translated code once, is chained, and unicorn's stale code for the patched site is
+    dropped (bt/cache.py chain), so later passes never return to the monitor."""
+    main = (f"mov ecx, 200; xor eax, eax; top: add eax, ecx; jmp mid; mid: dec ecx; jnz top;"
+            f"mov [{RESULT:#x}], eax;" + exit_code())
+    native, r = run_both(scenario(main))
+    assert native[0] == sum(range(1, 201))
+    assert r.stats["translator"]["exits_taken"] <= 6, r.stats["translator"]
