@@ -48,7 +48,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 _TRANSLATE = ["tests/test_classify.py", "tests/test_translate.py"]
-_CALLOUTS = ["tests/test_translate.py", "tests/test_segments.py"]
+#: the callouts: translated-code behaviour, segment semantics, and the adapted store that
+#: test_shadow's PTE loop makes (runtime/vmm/callouts/general.py adapted_store)
+_CALLOUTS = ["tests/test_translate.py", "tests/test_segments.py", "tests/test_shadow.py"]
 #: module (or folder, every .py below it) -> the pytest arguments of the tests that cover it
 SELECTION: dict[str, list[str]] = {
     "bt": _TRANSLATE,
