@@ -60,7 +60,8 @@ SELECTION: dict[str, list[str]] = {
         "[deterministic-monitor]"],
     "runtime/pc/delivery.py": ["tests/test_delivery.py", "tests/test_error_codes.py",
                                "tests/test_interrupts.py"],
-    "runtime/vmm/shadow.py": ["tests/test_shadow.py"] + [
+    "runtime/vmm/shadow.py": ["tests/test_shadow.py", "tests/test_readme_claims.py::"
+                              "test_shadow_roots_are_kept_per_cr3_with_lru_eviction"] + [
         f"tests/test_monitor.py::test_monitor_equals_native_and_qemu[{g}]"
         for g in ("paging", "usermode", "minios", "procs")],
 }
