@@ -160,3 +160,17 @@ def test_instruction_limit() -> None:
     m, r = Scenario("l: jmp l;").run(max_insns=5000)
     assert r.outcome is Outcome.INSN_LIMIT and r.status == 8
     assert r.stats["instructions"] == 5000
+
+
+def test_frame_across_a_page_boundary() -> None:
+    """A frame whose words straddle a page boundary (ESP 0x70006: the 12 bytes at 0x6fffa)
+    is pushed word by word, highest first (the multi-page path of delivery.py), and every
+    word lands where a one-page frame's would."""
+    main = "mov esp, 0x70006; push 0x202; popfd; int 0x40; after: nop;" + exit_code(1)
+    sc = Scenario(main, handlers={0x40: record_frame(3)})
+    m, r = sc.run()
+    assert r.outcome is Outcome.GUEST_EXIT and r.status == 1, r.report()
+    eip, cs, eflags = result_words(m, 3)
+    assert (eip, cs) == (sc.address_of("after"), KCODE) and eflags & 0x200
+    esp, _ = result_words(m, 2, 0x40)
+    assert esp == 0x70006 - 12
