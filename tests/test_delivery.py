@@ -23,6 +23,7 @@ from pcguest import (
     gate,
     record_frame,
     result_words,
+    seg_desc,
     to_ring3,
 )
 
@@ -174,3 +175,19 @@ def test_frame_across_a_page_boundary() -> None:
     assert (eip, cs) == (sc.address_of("after"), KCODE) and eflags & 0x200
     esp, _ = result_words(m, 2, 0x40)
     assert esp == 0x70006 - 12
+
+
+def test_frame_on_an_expand_down_stack() -> None:
+    """SS an expand-down 32-bit data segment (limit 0xfff, G=1, B=1: offsets 0x1000 to
+    0xffffffff valid, SDM vol 3A 3.4.5.1): the frame at 0x6fff4 is inside it and is pushed;
+    an expand-up reading of the same limit, or a 16-bit upper bound, would raise #SS."""
+    main = ("mov ax, 0x30; mov ss, ax; mov esp, 0x70000; push 0x202; popfd; int 0x40;"
+            "after: nop;" + exit_code(1))
+    sc = Scenario(main, handlers={0x40: record_frame(3)},
+                  extra_gdt=[seg_desc(0, 0, 0x96, 0xC)])
+    m, r = sc.run()
+    assert r.outcome is Outcome.GUEST_EXIT and r.status == 1, r.report()
+    eip, cs, _ = result_words(m, 3)
+    assert (eip, cs) == (sc.address_of("after"), KCODE)
+    esp, ss = result_words(m, 2, 0x40)
+    assert (esp, ss) == (0x70000 - 12, 0x30)
