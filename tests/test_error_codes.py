@@ -28,7 +28,7 @@ CASES = {"errcodes": 27, "ssfault": 2}
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_every_error_code_is_the_sdm_one(name: str, native: bool) -> None:
     result = run_file(str(guest_elf(name)), RunOptions(native=native, deterministic=True,
-                                                       timeout_s=60))
+                                                       timeout_s=600))
     assert result.outcome is Outcome.GUEST_EXIT, result.report()
     lines = result.output.decode("latin-1").splitlines()
     checks = [ln for ln in lines if ln.startswith(("ok: ", "FAIL: "))]

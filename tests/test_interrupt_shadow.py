@@ -23,7 +23,7 @@ from runtime.session import RunOptions, run_file
 @pytest.mark.parametrize("deterministic", [True, False], ids=["deterministic", "realtime"])
 def test_shadow_holds_the_irq_for_one_instruction(native: bool, deterministic: bool) -> None:
     result = run_file(str(guest_elf("shadow")),
-                      RunOptions(native=native, deterministic=deterministic, timeout_s=120))
+                      RunOptions(native=native, deterministic=deterministic, timeout_s=600))
     want_out, want_status = expected("shadow")
     assert result.outcome is Outcome.GUEST_EXIT, result.report()
     assert result.output == want_out, result.output.decode("latin-1")
