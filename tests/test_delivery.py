@@ -23,6 +23,7 @@ from pcguest import (
     gate,
     record_frame,
     result_words,
+    seg_desc,
     to_ring3,
 )
 
@@ -33,12 +34,13 @@ HANDLER = CODE + 0x1000  # where the first handler lands
 
 def test_int_same_privilege_frame() -> None:
     # int 0x40 through a ring-0 interrupt gate: EIP after the int, CS, EFLAGS; no stack switch
-    main = "mov esp, 0x70000; push 0x202; popfd; int 0x40; nop;" + exit_code(1)
-    m, r = Scenario(main, handlers={0x40: record_frame(3)}).run()
+    main = "mov esp, 0x70000; push 0x202; popfd; int 0x40; after: nop;" + exit_code(1)
+    sc = Scenario(main, handlers={0x40: record_frame(3)})
+    m, r = sc.run()
     assert r.outcome is Outcome.GUEST_EXIT and r.status == 1, r.report()
     eip, cs, eflags = result_words(m, 3)
     assert cs == KCODE and eflags & 0x200
-    assert asm("nop", eip) and eip > CODE
+    assert eip == sc.address_of("after")  # the instruction after the int (SDM vol 2A INT n)
     esp, ss = result_words(m, 2, 0x40)
     assert esp == 0x70000 - 12 and ss == KDATA
     assert m.guest_registers()["eflags"] & 0x200 == 0  # interrupt gate cleared IF
@@ -159,3 +161,33 @@ def test_instruction_limit() -> None:
     m, r = Scenario("l: jmp l;").run(max_insns=5000)
     assert r.outcome is Outcome.INSN_LIMIT and r.status == 8
     assert r.stats["instructions"] == 5000
+
+
+def test_frame_across_a_page_boundary() -> None:
+    """A frame whose words straddle a page boundary (ESP 0x70006: the 12 bytes at 0x6fffa)
+    is pushed word by word, highest first (the multi-page path of delivery.py), and every
+    word lands where a one-page frame's would."""
+    main = "mov esp, 0x70006; push 0x202; popfd; int 0x40; after: nop;" + exit_code(1)
+    sc = Scenario(main, handlers={0x40: record_frame(3)})
+    m, r = sc.run()
+    assert r.outcome is Outcome.GUEST_EXIT and r.status == 1, r.report()
+    eip, cs, eflags = result_words(m, 3)
+    assert (eip, cs) == (sc.address_of("after"), KCODE) and eflags & 0x200
+    esp, _ = result_words(m, 2, 0x40)
+    assert esp == 0x70006 - 12
+
+
+def test_frame_on_an_expand_down_stack() -> None:
+    """SS an expand-down 32-bit data segment (limit 0xfff, G=1, B=1: offsets 0x1000 to
+    0xffffffff valid, SDM vol 3A 3.4.5.1): the frame at 0x6fff4 is inside it and is pushed;
+    an expand-up reading of the same limit, or a 16-bit upper bound, would raise #SS."""
+    main = ("mov ax, 0x30; mov ss, ax; mov esp, 0x70000; push 0x202; popfd; int 0x40;"
+            "after: nop;" + exit_code(1))
+    sc = Scenario(main, handlers={0x40: record_frame(3)},
+                  extra_gdt=[seg_desc(0, 0, 0x96, 0xC)])
+    m, r = sc.run()
+    assert r.outcome is Outcome.GUEST_EXIT and r.status == 1, r.report()
+    eip, cs, _ = result_words(m, 3)
+    assert (eip, cs) == (sc.address_of("after"), KCODE)
+    esp, ss = result_words(m, 2, 0x40)
+    assert (esp, ss) == (0x70000 - 12, 0x30)

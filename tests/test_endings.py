@@ -144,7 +144,7 @@ BAD_INPUT = [
     (["diff", "--no-qemu", "{fifo}"], "FIFO"),
     (["diff", "--no-qemu", "--mem", "4096", "{hello}"], "at most"),
     (["diff", "--no-qemu", "--entry", "-1", "--load-addr", "0", "{flat}"], "32-bit address"),
-    (["fuzz", "--qemu-every", "-1"], "0 or more"),
+    (["fuzz", "--workers", "-1"], "must be positive"),
     (["fuzz", "--seconds", "nan"], "finite"),
     (["fuzz", "--shrink", "-2"], "0 or more"),
 ]
@@ -477,8 +477,8 @@ def test_mutated_corpus_guests_end_cleanly() -> None:
 
 
 def test_ctrl_c_stops_a_fuzz_campaign_with_its_summary(tmp_path: Path) -> None:
-    proc = subprocess.Popen([*BT, "fuzz", "--seconds", "120", "--workers", "2", "--qemu-every",
-                             "0", "--save-dir", str(tmp_path)], cwd=ROOT, env=_env(),
+    proc = subprocess.Popen([*BT, "fuzz", "--seconds", "120", "--workers", "2", "--no-qemu",
+                             "--save-dir", str(tmp_path)], cwd=ROOT, env=_env(),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:

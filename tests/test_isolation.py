@@ -87,10 +87,6 @@ _READ_LEAK = ("translated guest kernel code (CPL 1) reads the monitor's linearly
               "supervisor read-only in every address space) without a fault, where the bare "
               "machine raises #PF (paging on, range unmapped by the guest) or stops with status "
               "12 (paging off); xchg then faults on its write (error 2, natively 0)")
-_GDT_SCAN = ("the monitor reads the guest's whole GDT on lgdt (Monitor._shadow, to see whether "
-             "it must be shadowed) through GuestMemory.read, whose walk sets the accessed bit "
-             "in the guest's PTE of every page of the table; the processor reads no descriptor "
-             "on lgdt (attack_lgdt: PTE of 0x101000; attack_descr: 14 PTEs of its 64 KiB GDT)")
 _NATIVE_STORE_EIP = ("bare machine: a store to memory outside guest RAM stops unicorn "
                      "(UC_ERR_WRITE_UNMAPPED) with EIP at the start of its translation block, "
                      "not at the store; the monitor reports the store's EIP")

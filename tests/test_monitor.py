@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 from conftest import corpus_guests, expected, guest_elf
-from test_corpus_native import UNICORN_DEFECTS
+from test_corpus_native import assert_matches_reference
 
 from runtime.session import RunOptions, prepare
 from runtime.vmm.monitor import Monitor
@@ -49,9 +49,7 @@ def test_monitor_equals_native_and_qemu(name: str) -> None:
     if name not in COUNT_DIFFERS:
         assert got.stats["instructions"] == want.stats["instructions"]
     assert mon.ram_digest() == native.ram_digest()
-    qemu_out, qemu_status = expected(name)
-    if name not in UNICORN_DEFECTS:  # the native run's known defects are the monitor's too
-        assert got.output == qemu_out and got.status == qemu_status
+    assert_matches_reference(name, got.output, got.status)
 
 
 @pytest.mark.parametrize("name", ["timer", "usermode", "sysmix", "minios"])

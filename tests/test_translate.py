@@ -850,14 +850,6 @@ def test_the_first_fetch_of_an_unreadable_unit_raises() -> None:
         Scanner(mem.read).scan(0, GUEST + PAGE)
 
 
-CUT_OFF_REASON = (
-    "an instruction whose bytes run into unreadable memory is scanned as undecodable "
-    "(Scanner._decode swallows the failed read of the second page and returns None): the "
-    "rewriter emits the 'undefined' callout and the guest gets #UD at that EIP, where the "
-    "processor faults on the fetch (#PF with CR2 in the next page once the guest pages; a "
-    "fetch outside RAM ends the bare machine's run as a guest error)")
-
-
 def test_an_instruction_cut_off_by_unreadable_memory_is_a_fetch_fault_not_undefined() -> None:
     unit = scan(b"\x90\xb8\x78\x56", at=GUEST + PAGE - 4, cap=None, pages=1)
     assert [g.text for g in unit.insns] == ["nop"]
@@ -1029,7 +1021,11 @@ def run_both(sc: Scenario, *, rules: tuple[str, ...] = (), count: bool = True,
     if count:
         assert r1.stats["instructions"] == r0.stats["instructions"]
     assert r1.stats["monitor"]["user_blocks_translated"] == 0
-    seen = rules_of(r1) | set(r1.stats["translator"]["rules"])
+    tr = r1.stats["translator"]
+    assert tr["lookups"] == tr["hits"] + tr["misses"], tr  # every lookup is a hit or a miss
+    counts = r1.stats["translator"]["rules"]
+    assert all(n > 0 for n in counts.values()), f"a rule counted {counts}"  # translations made
+    seen = rules_of(r1) | set(counts)
     missing = set(rules) - seen
     assert missing == set(), f"rules not exercised: {missing} (saw {sorted(seen)})"
     return native, r1
@@ -1701,3 +1697,32 @@ def test_a_fault_returns_and_resumes_translated_code() -> None:
     assert native[:3] == (5, 10, 5)
 
 
+
+
+def test_a_chain_into_a_rewritten_block_is_undone() -> None:
+    """Block A (top) is chained to block B on the next page (placed as a handler blob, never
+    used as one); a third block rewrites B's immediate. The next pass through A must reach
+    the new B: the invalidation unchains the exits into B (bt/cache.py), or A would jump into
+    B's stale translation (sum 2, not 6)."""
+    b = CODE + 0x1000
+    main = (f"xor ecx, ecx; mov dword ptr [{RESULT:#x}], 0; jmp top;"  # top: a block of its own
+            f"top: jmp {b:#x};"
+            f"c: add [{RESULT:#x}], eax; mov byte ptr [{b + 1:#x}], 5; inc ecx; cmp ecx, 2;"
+            "jb top;" + exit_code())
+    c = scenario(main).address_of("c")
+    sc = scenario(main, handlers={0x70: f"mov eax, 1; jmp {c:#x}"})
+    assert handler_addresses(sc.handlers)[0x70] == b
+    native, r = run_both(sc, count=False)
+    assert native[0] == 1 + 5
+    assert r.stats["translator"]["chained_jumps"] > 0 and r.stats["translator"]["invalidations"] > 0
+
+
+def test_a_chained_exit_is_taken_once() -> None:
+    """A loop of 200 passes through two blocks joined by a jmp: each exit leaves the
+    translated code once, is chained, and unicorn's stale code for the patched site is
+    dropped (bt/cache.py chain), so later passes never return to the monitor."""
+    main = (f"mov ecx, 200; xor eax, eax; top: add eax, ecx; jmp mid; mid: dec ecx; jnz top;"
+            f"mov [{RESULT:#x}], eax;" + exit_code())
+    native, r = run_both(scenario(main))
+    assert native[0] == sum(range(1, 201))
+    assert r.stats["translator"]["exits_taken"] <= 6, r.stats["translator"]

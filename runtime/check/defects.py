@@ -5,10 +5,16 @@ of ours (the bare machine or the monitor) or a defect of unicorn itself, which
 our native run and our monitor share. Each row below is a defect measured,
 explained with the Intel SDM, and pinned to its exact *signature*: the lines
 of serial output that qemu prints and unicorn's run replaces, and the exit
-statuses. ``bt diff`` accepts a qemu difference only when it is exactly one
-signature (any other line, or another status, is still a difference), and the
-tests mark the guests that show a defect as strict expected failures against
-qemu, so a unicorn that fixes one makes its test fail until its row goes.
+statuses. ``bt diff`` and ``bt fuzz`` accept a qemu difference only when it is
+exactly one signature (any other line, or another status, is still a
+difference). The tests compare a guest that shows a defect with qemu line by
+line: its difference must be exactly the pinned signature, so a new regression
+anywhere else in that guest fails, and so does a unicorn that fixes the defect
+(until its row goes).
+
+The reference has defects too: runtime/check/deviations.py is the same kind of
+table for qemu-system-i386's own departures from the SDM, where btvmm follows
+the SDM; :func:`triage` consults both.
 """
 
 from __future__ import annotations
@@ -30,6 +36,18 @@ class Defect:
     hunks: tuple[Hunk, ...]
     #: (qemu's exit status, unicorn's)
     status: tuple[int, int]
+    #: whose defect it is: the hardware model ("unicorn") or the reference ("qemu")
+    party: str = "unicorn"
+    #: for a qemu deviation, the SDM section qemu departs from
+    sdm: str = ""
+
+    def explanation(self) -> str:
+        """How ``bt diff`` and ``bt fuzz`` name the difference it explains."""
+        if self.party == "qemu":
+            return (f"qemu deviates (SDM {self.sdm}): {self.name!r} "
+                    f"(runtime/check/deviations.py): {self.summary}")
+        return (f"explained by unicorn defect {self.name!r} (runtime/check/defects.py): "
+                f"{self.summary}")
 
 
 DEFECTS: tuple[Defect, ...] = (
@@ -69,8 +87,17 @@ DEFECTS: tuple[Defect, ...] = (
     ),
 )
 
-#: corpus guest -> its defect
-BY_GUEST = {d.guest: d for d in DEFECTS}
+
+
+def known() -> tuple[Defect, ...]:
+    """Every triaged row: unicorn's defects, then qemu's deviations."""
+    from runtime.check.deviations import DEVIATIONS  # it imports Defect from here
+
+    return DEFECTS + DEVIATIONS
+
+
+#: corpus guest -> the defect or deviation it shows
+BY_GUEST = {d.guest: d for d in known()}
 
 
 def hunks(qemu: bytes, unicorn: bytes) -> tuple[Hunk, ...]:
@@ -83,10 +110,11 @@ def hunks(qemu: bytes, unicorn: bytes) -> tuple[Hunk, ...]:
 
 
 def triage(qemu: tuple[bytes, int], unicorn: tuple[bytes, int]) -> Defect | None:
-    """The known defect that explains exactly how ``unicorn``'s run (output, status) differs
-    from ``qemu``'s, or None when nothing (or something else as well) does."""
+    """The known defect (of unicorn, or of qemu) that explains exactly how ``unicorn``'s run
+    (output, status) differs from ``qemu``'s, or None when nothing (or something else as
+    well) does."""
     found = hunks(qemu[0], unicorn[0])
-    for defect in DEFECTS:
+    for defect in known():
         if found == defect.hunks and (qemu[1], unicorn[1]) == defect.status:
             return defect
     return None

@@ -259,13 +259,14 @@ class DiffReport:
     problems: list[str]
     qemu_problems: list[str]
     divergence: Divergence | None = None
-    #: a known unicorn defect that explains exactly how native differs from qemu
+    #: a known defect of unicorn, or deviation of qemu, that explains exactly how native
+    #: differs from qemu (runtime/check/defects.py, runtime/check/deviations.py)
     defect: Defect | None = None
 
     @property
     def equivalent(self) -> bool:
         """Native equals monitor, and qemu equals native unless a triaged defect of the
-        hardware explains the whole difference (runtime/check/defects.py)."""
+        hardware or deviation of qemu explains the whole difference."""
         return not self.problems and (not self.qemu_problems or self.defect is not None)
 
     def table(self) -> str:
@@ -288,8 +289,7 @@ class DiffReport:
         for p in self.qemu_problems:
             lines.append(f"  native vs qemu: {p}")
         if self.defect is not None:
-            lines.append(f"  native vs qemu: explained by unicorn defect {self.defect.name!r} "
-                         f"(runtime/check/defects.py): {self.defect.summary}")
+            lines.append(f"  native vs qemu: {self.defect.explanation()}")
         return "\n".join(lines)
 
 

@@ -1,14 +1,18 @@
-"""``bt fuzz``: a differential campaign of random guests, native against the monitor.
+"""``bt fuzz``: a differential campaign of random guests: native, the monitor and qemu.
 
 Each program of :mod:`runtime.check.fuzzgen` runs deterministically on the bare
-machine and under the monitor; any difference in output, exit status, final
-guest-visible registers or guest RAM is a divergence. A diverging program is
-shrunk (chunks dropped while it still diverges, then single lines) and saved
-as ``corpus/regressions/NAME.bin`` with the native output as ``NAME.out``
-(and its source as ``NAME.s``); ``tests/test_diff.py`` runs every saved one.
-qemu-system-i386, when installed, is an independent oracle on a sample of
-the programs (its divergences from native are counted apart: they are
-unicorn's or the generator's, not the monitor's).
+machine and under the monitor, and (unless ``--no-qemu``, or where it is not
+installed) under qemu-system-i386, the independent oracle (~0.1-0.3 s a
+program). Any difference between native and monitor in output, exit status,
+final guest-visible registers or guest RAM is a divergence; so is any
+difference between native and qemu in output or status that no triaged row
+explains (unicorn's defects, runtime/check/defects.py; qemu's deviations from
+the SDM, runtime/check/deviations.py): either the generator emitted something
+the SDM leaves undefined (fix the generator), or unicorn or qemu is wrong
+(triage it). A diverging program is shrunk (chunks dropped while it still
+diverges, then single lines) and saved as ``corpus/regressions/NAME.bin`` with
+qemu's output as ``NAME.out`` (the native one where qemu is absent) and its
+source as ``NAME.s``; ``tests/test_diff.py`` runs every saved one.
 
 Programs run on a multiprocessing pool, or on a Dask cluster with
 ``--scheduler`` when dask is installed.
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runtime import sigint
+from runtime.check.defects import triage
 from runtime.check.diff import differences, qemu_available, run_qemu, run_state
 from runtime.check.fuzzgen import BASE, Program, generate
 from runtime.endings import INTERRUPTED_STATUS
@@ -57,10 +62,17 @@ class Checked:
     rules: frozenset[str]
     ending: str
     qemu_problems: list[str] | None = None  # None: not run under qemu
+    #: the triaged row (unicorn defect or qemu deviation) that explains the qemu difference
+    qemu_explained: str | None = None
+
+    @property
+    def qemu_diverges(self) -> bool:
+        """qemu differs from native and no triaged row explains it."""
+        return bool(self.qemu_problems) and self.qemu_explained is None
 
     @property
     def diverges(self) -> bool:
-        return bool(self.problems)
+        return bool(self.problems) or self.qemu_diverges
 
 
 def run_image(image: bytes, options: RunOptions = OPTIONS) -> tuple[list[str], frozenset[str], str,
@@ -80,31 +92,58 @@ def run_image(image: bytes, options: RunOptions = OPTIONS) -> tuple[list[str], f
         os.unlink(path)
 
 
-def diverges(program: Program, options: RunOptions = OPTIONS) -> bool:
+def qemu_run(image: bytes) -> tuple[bytes, int]:
+    """qemu-system-i386's serial output and status for a program image (multiboot a.out)."""
+    with tempfile.NamedTemporaryFile(suffix=".bin", prefix="btfuzz-q-") as f:
+        f.write(image)
+        f.flush()
+        return run_qemu(f.name, 128, timeout=20)
+
+
+def qemu_verdict(image: bytes, ending: str, output: bytes) -> tuple[list[str], str | None]:
+    """(how qemu differs from the native run, the triaged row that explains it or None).
+    A native run that did not end by the guest's own exit (instruction bound, memory outside
+    RAM) has no status to compare: qemu goes on where the bare machine stops."""
+    out, status = qemu_run(image)
+    problems = []
+    if ending == "exit":
+        if out != output:
+            problems.append("console output")
+        if status != 1:
+            problems.append(f"qemu status {status}")
+    elif out and not output.startswith(out) and not out.startswith(output):
+        problems.append("console output")
+    if not problems:
+        return problems, None
+    row = triage((out, status), (output, 1 if ending == "exit" else status))
+    return problems, None if row is None else row.name
+
+
+def diverges(program: Program, options: RunOptions = OPTIONS, with_qemu: bool = False) -> bool:
+    """The program diverges: native vs monitor, or (``with_qemu``) an unexplained qemu
+    difference."""
     try:
         image = program.image()
     except Exception:  # noqa: BLE001 - a shrink step that no longer assembles
         return False
-    return bool(run_image(image, options)[0])
+    problems, _, ending, output, _ = run_image(image, options)
+    if problems:
+        return True
+    if with_qemu and qemu_available():
+        qp, explained = qemu_verdict(image, ending, output)
+        return bool(qp) and explained is None
+    return False
 
 
-def check_seed(seed: int, with_qemu: bool = False, avoid_known: bool = False) -> Checked:
+def check_seed(seed: int, with_qemu: bool = True, avoid_known: bool = False) -> Checked:
     """Generate, run and compare the program of ``seed`` (in a worker process)."""
     program = generate(seed, avoid_known=avoid_known)
     image = program.image()
     problems, rules, ending, output, _ = run_image(image)
-    qemu_problems = None
+    qemu_problems, explained = None, None
     if with_qemu and qemu_available():
-        with tempfile.NamedTemporaryFile(suffix=".bin", prefix="btfuzz-q-") as f:
-            f.write(image)
-            f.flush()
-            out, status = run_qemu(f.name, 128, timeout=20)
-        qemu_problems = []
-        if out != output:
-            qemu_problems.append("console output")
-        if ending == "exit" and status != 1:
-            qemu_problems.append(f"qemu status {status}")
-    return Checked(seed, problems, rules, ending, qemu_problems)
+        qemu_problems, explained = qemu_verdict(image, ending, output)
+    return Checked(seed, problems, rules, ending, qemu_problems, explained)
 
 
 # --- shrinking -------------------------------------------------------------------------------------
@@ -149,8 +188,9 @@ def shrink(program: Program, still_fails: Callable[[Program], bool] | None = Non
 
 
 def save_regression(program: Program, name: str, directory: Path = REGRESSIONS,
-                    note: str = "") -> Path:
-    """Write NAME.bin (the image), NAME.out (the native output, the expected one) and NAME.s."""
+                    note: str = "", with_qemu: bool = True) -> Path:
+    """Write NAME.bin (the image), NAME.out (the expected output: qemu's, or the native run's
+    where qemu is absent or ``with_qemu`` is off) and NAME.s."""
     directory.mkdir(parents=True, exist_ok=True)
     image = program.image()
     bin_path = directory / f"{name}.bin"
@@ -162,7 +202,10 @@ def save_regression(program: Program, name: str, directory: Path = REGRESSIONS,
         nat, _ = run_state(path, OPTIONS, True)
     finally:
         os.unlink(path)
-    (directory / f"{name}.out").write_bytes(nat.output)
+    expected = nat.output
+    if with_qemu and qemu_available():
+        expected = qemu_run(image)[0]
+    (directory / f"{name}.out").write_bytes(expected)
     header = f"# seed {program.seed}; code descriptors pre-accessed: {program.code_accessed}\n"
     if note:
         header += "".join(f"# {line}\n" for line in note.splitlines())
@@ -177,7 +220,10 @@ class Summary:
     seconds: float = 0.0
     divergent: list[int] = field(default_factory=list)
     qemu_checked: int = 0
+    #: seeds whose qemu difference no triaged row explains (they are in ``divergent`` too)
     qemu_divergent: list[int] = field(default_factory=list)
+    #: seeds whose qemu difference a triaged row explains, with the row's name
+    qemu_explained: list[tuple[int, str]] = field(default_factory=list)
     hung: int = 0
     rules: set[str] = field(default_factory=set)
     saved: list[Path] = field(default_factory=list)
@@ -187,7 +233,8 @@ class Summary:
         return (f"{self.programs} programs, {rate:.1f}/s, {len(self.divergent)} divergences, "
                 f"rules {len(self.rules & all_rules())}/{len(all_rules())}"
                 + (f", qemu {self.qemu_checked} run / {len(self.qemu_divergent)} differ"
-                   if self.qemu_checked else ""))
+                   f" / {len(self.qemu_explained)} explained"
+                   if self.qemu_checked else ", qemu not run"))
 
     def add(self, c: Checked) -> None:
         self.programs += 1
@@ -198,8 +245,10 @@ class Summary:
             self.hung += 1
         if c.qemu_problems is not None:
             self.qemu_checked += 1
-            if c.qemu_problems:
+            if c.qemu_diverges:
                 self.qemu_divergent.append(c.seed)
+            elif c.qemu_problems:
+                self.qemu_explained.append((c.seed, c.qemu_explained or ""))
 
 
 def _seeds(first: int) -> Iterator[int]:
@@ -218,18 +267,18 @@ def _worker_init() -> None:
 
 
 def campaign(seconds: float | None = 10.0, seed: int = 0, workers: int = 1,
-             programs: int | None = None, qemu_every: int = 0, scheduler: str | None = None,
+             programs: int | None = None, qemu: bool = True, scheduler: str | None = None,
              progress: Callable[[str], None] | None = None, avoid_known: bool = False) -> Summary:
     """Run programs of seeds ``seed, seed+1, ...`` until ``seconds`` pass or ``programs`` ran.
 
     ``workers`` > 1 uses a multiprocessing pool (1: in this process, so monkeypatches
-    apply); ``scheduler`` a Dask distributed scheduler; ``qemu_every`` N also runs every
-    N-th program under qemu (0: never).
+    apply); ``scheduler`` a Dask distributed scheduler; ``qemu`` runs every program under
+    qemu-system-i386 too, when it is installed.
     """
     summary = Summary()
     t0 = time.monotonic()
-    tasks = ((s, bool(qemu_every) and (s - seed) % qemu_every == 0, avoid_known)
-             for s in _seeds(seed))
+    with_qemu = qemu and qemu_available()
+    tasks = ((s, with_qemu, avoid_known) for s in _seeds(seed))
     if programs is not None:
         tasks = itertools.islice(tasks, programs)
     last = 0.0
@@ -307,7 +356,7 @@ def cmd_fuzz(args: object) -> int:
 
     try:
         s = campaign(a.seconds, a.seed, a.workers, a.programs,  # type: ignore[attr-defined]
-                     a.qemu_every if qemu_available() else 0,  # type: ignore[attr-defined]
+                     not a.no_qemu,  # type: ignore[attr-defined]
                      a.scheduler, progress, a.avoid_known)  # type: ignore[attr-defined]
     except DaskMissing as err:
         sys.stderr.write(f"bt: {err}\n")
@@ -319,13 +368,20 @@ def cmd_fuzz(args: object) -> int:
     out.write(f"  programs that did not finish (instruction bound): {s.hung}\n")
     missing = sorted(all_rules() - s.rules)
     out.write(f"  rules never reached: {', '.join(missing) or 'none'}\n")
+    if not a.no_qemu and not qemu_available():  # type: ignore[attr-defined]
+        out.write("  qemu-system-i386 is not installed: no program was checked against it\n")
     if s.qemu_divergent:
-        out.write(f"  differ from qemu (seeds): {s.qemu_divergent[:20]}\n")
+        out.write(f"  differ from qemu, unexplained (seeds): {s.qemu_divergent[:20]}\n")
+    for seed, row in s.qemu_explained[:20]:
+        out.write(f"  seed {seed}: qemu difference explained by {row}\n")
+    with_qemu = not a.no_qemu  # type: ignore[attr-defined]
     for seed in [] if sigint.requested() else s.divergent[:a.shrink]:  # type: ignore[attr-defined]
-        small = shrink(generate(seed, avoid_known=a.avoid_known))  # type: ignore[attr-defined]
-        path = save_regression(small, f"fuzz_{seed}", Path(a.save_dir))  # type: ignore[attr-defined]
+        program = generate(seed, avoid_known=a.avoid_known)  # type: ignore[attr-defined]
+        small = shrink(program, lambda p: diverges(p, with_qemu=with_qemu))
+        path = save_regression(small, f"fuzz_{seed}", Path(a.save_dir),  # type: ignore[attr-defined]
+                               with_qemu=with_qemu)
         out.write(f"  divergence: seed {seed}, shrunk to {len(small.chunks)} chunks: {path}\n"
-                  f"    bt diff --no-qemu --mem 4 --load-addr {BASE:#x} {path}\n")
+                  f"    bt diff --mem 4 --load-addr {BASE:#x} {path}\n")
     if s.divergent:
         out.write(f"  diverging seeds: {s.divergent[:50]}\n")
     if sigint.requested():

@@ -341,7 +341,9 @@ def chunk_system_reads(rng: random.Random, _tag: str) -> str:
     return rng.choice((
         _bytes(0x0F, 0x01, 0x05, *_d32(addr)),  # sgdt [addr]
         _bytes(0x0F, 0x01, 0x0D, *_d32(addr)),  # sidt [addr]
-        _bytes(*((0x66,) if "smsw_r32" in _avoid else ()), 0x0F, 0x01, 0xE0 | _num(r)),  # smsw r
+        # smsw r32 leaves bits 31:16 undefined (SDM vol 2B SMSW: unicorn keeps them, qemu
+        # clears them): the program zero-extends the defined half before anything looks
+        _bytes(0x0F, 0x01, 0xE0 | _num(r)) + f"movzx {r}, {r[1:]}\n",  # smsw r32
         _bytes(0x0F, 0x01, 0x25, *_d32(addr)),  # smsw m16
         _bytes(0x0F, 0x00, 0xC8 | _num(r)),  # str r32
         _bytes(0x0F, 0x00, 0x0D, *_d32(addr)),  # str m16
@@ -821,7 +823,8 @@ def _user_routines(rng: random.Random) -> list[str]:
     return [
         common + "add eax, ebx\npushfd\npop ecx\npush 0x3202\npopfd\npushfd\npop edx\nint 0x80\n",
         common + _bytes(0x0F, 0x01, 0x05, *_d32(scratch)) + _bytes(0x0F, 0x01, 0x0D, *_d32(scratch + 8))
-        + _bytes(0x0F, 0x01, 0xE0) + _bytes(0x0F, 0x00, 0xCB) + _bytes(0x0F, 0x00, 0xC1)
+        + _bytes(0x0F, 0x01, 0xE0) + "movzx eax, ax\n"  # smsw eax: bits 31:16 undefined
+        + _bytes(0x0F, 0x00, 0xCB) + _bytes(0x0F, 0x00, 0xC1)
         + "int 0x80\n",
         common + "int 0x81\n" + descriptor_check(rng, True) + descriptor_check(rng, True) + "int 0x80\n",
         common + "push ds\npop es\nmov eax, cs\npush ss\npop ebx\nmov cx, 0x6b\nmov fs, cx\n"
@@ -839,6 +842,9 @@ PROLOGUE = (
     + _bytes(*([0x90] * (0x20 - 15 - 7)))
     + f"mov ax, {KDATA:#x}\nmov ds, ax\nmov es, ax\nmov ss, ax\nmov fs, ax\nmov gs, ax\n"
     f"mov esp, {KSTACK_TOP:#x}\nmov ax, {TSSSEL:#x}\nltr ax\n"
+    # LDTR null: a loader leaves it undefined (after reset it is base 0, limit 0xffff, and
+    # qemu's lar/lsl/verr/verw then read "descriptors" from the real-mode IVT)
+    "xor eax, eax\nlldt ax\n"
     "mov al, 0xff\nout 0x21, al\nout 0xa1, al\n"
     f"mov dword ptr [{FAULT:#x}], 0xffffffff\n"
     "xor eax, eax\nxor ebx, ebx\nxor ecx, ecx\nxor edx, edx\nxor esi, esi\nxor edi, edi\n"

@@ -142,12 +142,14 @@ class InterruptDelivery:
                                   event.insn_eip, external=True)
 
     # --- the processor's steps -------------------------------------------------
-    def _descriptor(self, selector: int, ext: int) -> Descriptor:
-        """Read the descriptor a selector names from the GDT or LDT (#GP(sel) past the limit)."""
+    def _descriptor(self, selector: int, ext: int, vector: int = Vector.GP) -> Descriptor:
+        """Read the descriptor a selector names from the GDT or LDT: past the limit, #GP(sel)
+        for a gate's code selector, #TS(sel) for the inner SS from the TSS (SDM vol 2A INT n:
+        "NewSS index not within its descriptor-table limits ... #TS(NewSS+EXT)")."""
         table = self.cpu.seg(SEG_LDT if selector & 4 else SEG_GDT)
         index = selector & 0xFFF8
         if index + 7 > table.limit or (selector & 4 and table.selector & 0xFFFC == 0):
-            raise Fault(Vector.GP, (selector & 0xFFFC) | ext)
+            raise Fault(vector, (selector & 0xFFFC) | ext)
         return Descriptor.from_bytes(self._read(table.base + index, 8))
 
     def _read(self, linear: int, n: int) -> bytes:
@@ -208,7 +210,7 @@ class InterruptDelivery:
         if not code.conforming and code.dpl < cpl:
             new_cpl = code.dpl
             new_ss_sel, new_esp = self._inner_stack(new_cpl, ext)
-            ss_desc = self._descriptor(new_ss_sel, ext)
+            ss_desc = self._descriptor(new_ss_sel, ext, Vector.TS)
             if (new_ss_sel & 3) != new_cpl or ss_desc.dpl != new_cpl or not ss_desc.writable:
                 raise Fault(Vector.TS, (new_ss_sel & 0xFFFC) | ext)
             if not ss_desc.present:

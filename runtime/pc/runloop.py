@@ -43,6 +43,8 @@ from runtime.report import OUTCOMES, Outcome, RunResult
 EXACT_WINDOW = 1024
 
 
+
+
 class StopRun(Exception):
     """Raised inside the machine to end the run with an outcome."""
 

@@ -1,0 +1,2 @@
+/* ssfault.S -- the triggers of corpus/errcodes */
+#include "../errcodes/errcodes.S"
