@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bt.rewrite import Annotation, CalloutSite, MapEntry, Rewriter
+from bt.blockmap import BlockMap, MapEntry
+from bt.rewrite import Annotation, CalloutSite, Rewriter
 from bt.scan import Scanner, Stop
 
 SLOTS = 1 << 16  # entries in each level of the lookup table
@@ -74,6 +75,7 @@ class TranslatorStats:
     installed: set[int] = field(default_factory=set, repr=False)
 
     def as_dict(self) -> dict[str, object]:
+        """The counters (a dict for ``--stats`` and ``--json``)."""
         d = {k: v for k, v in self.__dict__.items() if not isinstance(v, Counter | set)}
         d["translate_seconds"] = round(self.translate_seconds, 6)
         d["stop_reasons"] = dict(self.stop_reasons)
@@ -86,7 +88,7 @@ class TranslatorStats:
         return d
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Exit:
     block: Block
     kind: str
@@ -96,9 +98,14 @@ class Exit:
     chained: Block | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Block:
-    """One translation block: guest ``cs_base:guest_eip`` up to ``guest_end``."""
+    """One translation block: guest ``cs_base:guest_eip`` up to ``guest_end``.
+
+    Its map is a :class:`bt.blockmap.BlockMap` (compact arrays, not one object per
+    emitted instruction); ``annotations`` (for ``bt explain``) are kept only when the
+    cache's ``keep_annotations`` is set.
+    """
 
     cs_base: int
     guest_eip: int
@@ -108,36 +115,53 @@ class Block:
     body: int  # where chained jumps enter
     size: int
     stop: Stop
-    map: list[MapEntry]
+    map: BlockMap
     exits: list[Exit] = field(default_factory=list)
     callouts: list[CalloutSite] = field(default_factory=list)
     annotations: list[Annotation] = field(default_factory=list)
     incoming: list[Exit] = field(default_factory=list)
     valid: bool = True
     guest_insns: int = 0
-
-    def __post_init__(self) -> None:
-        self._offsets = [m.offset for m in self.map]
+    #: linear page -> guest physical page it was translated from (the monitor's code tracing)
+    mapping: dict[int, int] | None = None
 
     def entry_at(self, linear: int) -> MapEntry | None:
         """The map entry of the translated instruction at (or containing) ``linear``."""
-        i = bisect.bisect_right(self._offsets, linear - self.addr) - 1
+        i = self.map.index_at(linear - self.addr)
         return self.map[i] if i >= 0 else None
 
     def retiring_offsets(self, start: int, size: int) -> tuple[int, ...]:
         """Offsets (from ``start``) of instructions in [start, start+size) that begin a guest
         instruction: what the instruction clock charges for a unicorn block there."""
-        lo = bisect.bisect_left(self._offsets, start - self.addr)
-        hi = bisect.bisect_left(self._offsets, start + size - self.addr)
-        return tuple(self.addr + m.offset - start for m in self.map[lo:hi] if m.retires)
+        d = self.addr - start
+        return tuple(o + d for o in self.map.retiring_between(start - self.addr,
+                                                              start + size - self.addr))
 
     def first_of_insn(self, linear: int) -> int:
         """Linear address of the first translated instruction of the guest instruction that
         the translated instruction at ``linear`` belongs to."""
-        i = bisect.bisect_right(self._offsets, linear - self.addr) - 1
-        while i > 0 and not self.map[i].retires and self.map[i - 1].guest_eip == self.map[i].guest_eip:
+        m = self.map
+        i = m.index_at(linear - self.addr)
+        while i > 0 and not m.retires(i) and m.eips[i - 1] == m.eips[i]:
             i -= 1
-        return self.addr + self.map[max(i, 0)].offset
+        return self.addr + m.offsets[max(i, 0)]
+
+    @property
+    def metadata_bytes(self) -> int:
+        """Python-side bytes of this block's metadata (map arrays, exits, callout sites,
+        annotations): what ``--stats`` sums over live blocks."""
+        n = self.map.nbytes + _BLOCK_BYTES + _EXIT_BYTES * len(self.exits)
+        n += _CALLOUT_BYTES * len(self.callouts) + _NOTE_BYTES * len(self.annotations)
+        return n
+
+
+#: estimated fixed costs (CPython 3.11, measured with tracemalloc): a slotted Block with its
+#: lists and BlockMap headers, a slotted Exit with its dict entry, a CalloutSite with its
+#: decoded instruction, an Annotation
+_BLOCK_BYTES = 600
+_EXIT_BYTES = 160
+_CALLOUT_BYTES = 900
+_NOTE_BYTES = 400
 
 
 class TranslationCache:
@@ -159,6 +183,10 @@ class TranslationCache:
         #: called after every flush: translated code at an address may now be different
         #: code (the instruction clock drops what it cached about the old)
         self.on_flush: Callable[[], None] | None = None
+        #: called for every block invalidated (the monitor drops its own references to it)
+        self.on_invalidate: Callable[[Block], None] | None = None
+        #: keep each block's annotations (``bt explain``); off, they are counted and dropped
+        self.keep_annotations = False
         self._reset()
 
     def _reset(self) -> None:
@@ -172,6 +200,8 @@ class TranslationCache:
         self._slots: dict[int, Block] = {}  # guest EIP -> block installed in the table
         self._l2: dict[int, int] = {}  # first-level slot -> its second-level table
         self.table_cs_base = 0
+        #: Python-side metadata bytes of the blocks in the cache (valid or awaiting the flush)
+        self.metadata_bytes = 0
 
     # --- finding blocks -------------------------------------------------------------------------
     def lookup(self, cs_base: int, eip: int) -> Block | None:
@@ -199,6 +229,19 @@ class TranslationCache:
     def __iter__(self) -> Iterator[Block]:
         return iter(self.blocks.values())
 
+    def memory_stats(self) -> dict[str, object]:
+        """What the cache holds now (``--stats``): live (valid) blocks, blocks resident in
+        the code region (valid or invalidated, until the flush reclaims them), their
+        Python-side metadata bytes, and those bytes per guest instruction they translate."""
+        resident = self._by_start.values()
+        insns = sum(b.guest_insns for b in resident)
+        return {"live_blocks": len(self.blocks), "resident_blocks": len(self._by_start),
+                "metadata_bytes": self.metadata_bytes,
+                "map_bytes": sum(b.map.nbytes for b in resident),
+                "metadata_bytes_per_guest_insn":
+                    round(self.metadata_bytes / insns, 1) if insns else 0.0,
+                "code_bytes": self.free - self.start}
+
     # --- translating ----------------------------------------------------------------------------
     def translate(self, cs_base: int, eip: int, cap: int | None = None,
                   register: bool = True, to_phys: Callable[[int], int] | None = None) -> Block:
@@ -222,7 +265,8 @@ class TranslationCache:
         code = emission.code
         block = Block(cs_base, eip, unit.end_eip, unit.pages, base, base + emission.body,
                       len(code), unit.stop, emission.map, callouts=emission.callouts,
-                      annotations=emission.annotations, guest_insns=len(unit.insns))
+                      annotations=emission.annotations if self.keep_annotations else [],
+                      guest_insns=len(unit.insns))
         for site in emission.exits:
             ex = Exit(block, site.kind, site.guest_target, base + site.site, base + site.stub)
             block.exits.append(ex)
@@ -240,6 +284,7 @@ class TranslationCache:
         self.free = (base + len(code) + 15) & ~15
         self._starts.append(base)
         self._by_start[base] = block
+        self.metadata_bytes += block.metadata_bytes
         st = self.stats
         st.translations += 1
         st.guest_insns_translated += len(unit.insns)
@@ -347,7 +392,10 @@ class TranslationCache:
                     ex.chained.incoming.remove(ex)
                 except ValueError:
                     pass
+                ex.chained = None
         self.stats.invalidations += 1
+        if self.on_invalidate is not None:
+            self.on_invalidate(block)
 
     def relocate(self, start: int, end: int, table: int, miss: int, miss_l2: int,
                  l2_pool: list[int]) -> None:

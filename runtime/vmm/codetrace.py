@@ -61,13 +61,29 @@ class CodeTracing:
                 return mapping[linear_page]
 
             block = self.tc.translate(base, eip, to_phys=to_phys)
-            block.mapping = mapping  # type: ignore[attr-defined]
+            block.mapping = mapping
             for lp in mapping:
                 self._code_lpages.setdefault(lp, set()).add(block)
             for page in block.pages:
                 self._trace(page)
         self.last_block = block
         return block
+
+    def _block_invalidated(self, block: Block) -> None:
+        """The cache dropped ``block``: so does the index of linear code pages (an
+        invalidated block kept there would live, with its metadata, forever)."""
+        for lp in block.mapping or ():
+            blocks = self._code_lpages.get(lp)
+            if blocks is not None:
+                blocks.discard(block)
+                if not blocks:
+                    del self._code_lpages[lp]
+
+    def _translations_flushed(self) -> None:
+        """The cache was flushed: every block is gone, and what the instruction clock
+        cached about translated code."""
+        self._code_lpages.clear()
+        self.counter.forget_code()
 
     def _tc_offsets(self, address: int, size: int) -> tuple[int, ...] | None:
         """For the instruction clock: retiring instructions of translated code at ``address``."""
@@ -140,7 +156,7 @@ class CodeTracing:
             for block in list(blocks):
                 if not block.valid:
                     blocks.discard(block)
-                elif block.mapping.get(lp) != now:  # type: ignore[attr-defined]
+                elif (block.mapping or {}).get(lp) != now:
                     self.tc.invalidate(block)
                     blocks.discard(block)
                     self.mstats.remapped_code_invalidations += 1
