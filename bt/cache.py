@@ -57,6 +57,8 @@ class TranslatorStats:
     invalidations: int = 0
     invalidated_pages: int = 0
     flushes: int = 0
+    #: dead blocks (invalidated, one-off) whose books were dropped before a flush
+    reclaimed_blocks: int = 0
     #: translations of a guest address never translated before (the compulsory misses)
     first_translations: int = 0
     #: lookup-table installs of a guest EIP never installed before
@@ -200,8 +202,12 @@ class TranslationCache:
         self._slots: dict[int, Block] = {}  # guest EIP -> block installed in the table
         self._l2: dict[int, int] = {}  # first-level slot -> its second-level table
         self.table_cs_base = 0
-        #: Python-side metadata bytes of the blocks in the cache (valid or awaiting the flush)
+        #: Python-side metadata bytes of the blocks in the cache (valid, or dead until reclaimed)
         self.metadata_bytes = 0
+        #: blocks no lookup can reach any more (invalidated, one-off) whose books are kept
+        #: until :meth:`reclaim`: the processor may still be inside one until it next
+        #: leaves through the monitor
+        self._dead: list[Block] = []
 
     # --- finding blocks -------------------------------------------------------------------------
     def lookup(self, cs_base: int, eip: int) -> Block | None:
@@ -302,6 +308,8 @@ class TranslationCache:
             self.blocks[(cs_base, eip)] = block
             for page in unit.pages:
                 self.pages.setdefault(page, set()).add(block)
+        else:
+            self._dead.append(block)  # one run, then nothing reaches it
         return block
 
     def chain(self, ex: Exit, target: Block) -> None:
@@ -394,8 +402,39 @@ class TranslationCache:
                     pass
                 ex.chained = None
         self.stats.invalidations += 1
+        self._dead.append(block)
         if self.on_invalidate is not None:
             self.on_invalidate(block)
+
+    def reclaim(self) -> int:
+        """Drop the books of dead blocks (invalidated or one-off): their map, exits and
+        callout sites leave the cache's indexes, so memory follows the live blocks and not
+        the number of retranslations. Only safe when the processor is in none of them (the
+        monitor calls it as it enters a valid block); their code bytes stay until the
+        flush (the region is bump-allocated), never entered again. Returns how many."""
+        if not self._dead:
+            return 0
+        dead, self._dead = self._dead, []
+        for block in dead:
+            block.valid = False
+            if self._by_start.pop(block.addr, None) is None:
+                continue
+            i = bisect.bisect_left(self._starts, block.addr)
+            if i < len(self._starts) and self._starts[i] == block.addr:
+                del self._starts[i]
+            for ex in block.exits:
+                self.exits.pop(ex.stub + 2, None)
+                if ex.chained is not None:  # a one-off's exit chained before it died
+                    try:
+                        ex.chained.incoming.remove(ex)
+                    except ValueError:
+                        pass
+                    ex.chained = None
+            for co in block.callouts:
+                self.callouts.pop(block.addr + co.at + 2, None)
+            self.metadata_bytes -= block.metadata_bytes
+            self.stats.reclaimed_blocks += 1
+        return len(dead)
 
     def relocate(self, start: int, end: int, table: int, miss: int, miss_l2: int,
                  l2_pool: list[int]) -> None:
