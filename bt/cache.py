@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import struct
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -150,20 +151,29 @@ class Block:
 
     @property
     def metadata_bytes(self) -> int:
-        """Python-side bytes of this block's metadata (map arrays, exits, callout sites,
-        annotations): what ``--stats`` sums over live blocks."""
-        n = self.map.nbytes + _BLOCK_BYTES + _EXIT_BYTES * len(self.exits)
-        n += _CALLOUT_BYTES * len(self.callouts) + _NOTE_BYTES * len(self.annotations)
-        return n
+        """Python-side bytes of this block's books, by ``sys.getsizeof`` of each object it
+        owns (the block, its map's arrays, exits, callout sites, annotations, lists, its
+        page set and linear->physical mapping) plus one index slot for each exit and callout
+        site: what ``--stats`` sums over resident blocks. The decoded guest instruction a
+        callout site keeps (its handler reads the operands) is counted at its object size."""
+        size = sys.getsizeof
+        n = size(self) + size(self.map) + size(self.map.offsets) + size(self.map.eips)
+        n += size(self.map.flags) + size(self.pages)
+        for lst in (self.exits, self.callouts, self.annotations, self.incoming):
+            n += size(lst)
+        n += sum(size(ex) + _INDEX_SLOT for ex in self.exits)
+        for co in self.callouts:
+            n += size(co) + size(co.__dict__) + _INDEX_SLOT
+            if co.ginsn is not None:
+                n += size(co.ginsn) + size(co.ginsn.__dict__) + size(co.ginsn.insn)
+        n += sum(size(a) + size(a.__dict__) for a in self.annotations)
+        if self.mapping is not None:
+            n += size(self.mapping)
+        return n + 3 * _INDEX_SLOT  # blocks, _by_start, _starts
 
 
-#: estimated fixed costs (CPython 3.11, measured with tracemalloc): a slotted Block with its
-#: lists and BlockMap headers, a slotted Exit with its dict entry, a CalloutSite with its
-#: decoded instruction, an Annotation
-_BLOCK_BYTES = 600
-_EXIT_BYTES = 160
-_CALLOUT_BYTES = 900
-_NOTE_BYTES = 400
+#: a dict or list slot indexing an object (key, hash, value pointers: ~3 words)
+_INDEX_SLOT = 24
 
 
 class TranslationCache:
@@ -202,8 +212,6 @@ class TranslationCache:
         self._slots: dict[int, Block] = {}  # guest EIP -> block installed in the table
         self._l2: dict[int, int] = {}  # first-level slot -> its second-level table
         self.table_cs_base = 0
-        #: Python-side metadata bytes of the blocks in the cache (valid, or dead until reclaimed)
-        self.metadata_bytes = 0
         #: blocks no lookup can reach any more (invalidated, one-off) whose books are kept
         #: until :meth:`reclaim`: the processor may still be inside one until it next
         #: leaves through the monitor
@@ -241,11 +249,12 @@ class TranslationCache:
         Python-side metadata bytes, and those bytes per guest instruction they translate."""
         resident = self._by_start.values()
         insns = sum(b.guest_insns for b in resident)
+        meta = sum(b.metadata_bytes for b in resident)
         return {"live_blocks": len(self.blocks), "resident_blocks": len(self._by_start),
-                "metadata_bytes": self.metadata_bytes,
+                "metadata_bytes": meta,
                 "map_bytes": sum(b.map.nbytes for b in resident),
                 "metadata_bytes_per_guest_insn":
-                    round(self.metadata_bytes / insns, 1) if insns else 0.0,
+                    round(meta / insns, 1) if insns else 0.0,
                 "code_bytes": self.free - self.start}
 
     # --- translating ----------------------------------------------------------------------------
@@ -290,7 +299,6 @@ class TranslationCache:
         self.free = (base + len(code) + 15) & ~15
         self._starts.append(base)
         self._by_start[base] = block
-        self.metadata_bytes += block.metadata_bytes
         st = self.stats
         st.translations += 1
         st.guest_insns_translated += len(unit.insns)
@@ -432,7 +440,6 @@ class TranslationCache:
                     ex.chained = None
             for co in block.callouts:
                 self.callouts.pop(block.addr + co.at + 2, None)
-            self.metadata_bytes -= block.metadata_bytes
             self.stats.reclaimed_blocks += 1
         return len(dead)
 

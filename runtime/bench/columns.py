@@ -100,4 +100,5 @@ def run_columns(s: Sample) -> dict[str, Any]:
             "unicorn_share": s.unicorn_s / total if total else 0.0,
             "python_share": s.python_s / total if total else 0.0,
             "counter_misses": int(st.get("block_table_misses", 0)),
-            "counter_evictions": int(st.get("block_table_evictions", 0))}
+            "counter_evictions": int(st.get("block_table_evictions", 0)),
+            "peak_rss_kb": s.peak_rss_kb}
