@@ -8,7 +8,7 @@ registers if a fault, a callout or an interrupt stops the processor there).
 One Python object per emitted instruction cost ~200 bytes each (a frozen
 dataclass and its dict; issue 19 measured ~620 bytes of Python-side metadata
 per translated guest instruction in all): here the same facts are 9 bytes per
-emitted instruction in two ``array('I')`` and one ``bytearray``. A
+emitted instruction, packed in one ``bytes`` once the block is installed. A
 :class:`MapEntry` is made only when asked for (a fault's recovery, ``bt
 explain``, the tests).
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 _RETIRES = 0x80  # flags byte: bit 7 = starts a guest instruction, bits 0-6 = fixup + 1
@@ -32,29 +32,68 @@ class MapEntry:
 
 
 class BlockMap:
-    """Translated offset -> (guest EIP, retires, fixup), sorted by offset."""
+    """Translated offset -> (guest EIP, retires, fixup), sorted by offset.
 
-    __slots__ = ("offsets", "eips", "flags")
+    Built by :meth:`append` into two ``array('I')`` and a ``bytearray``; :meth:`freeze`
+    (when the block is installed) packs the three into one ``bytes`` (9 bytes an entry
+    and one object header), read back through memoryview casts when asked.
+    """
+
+    __slots__ = ("_offsets", "_eips", "_flags", "_data", "_n")
 
     def __init__(self) -> None:
-        self.offsets = array("I")
-        self.eips = array("I")
-        self.flags = bytearray()
+        self._offsets: array[int] | None = array("I")
+        self._eips: array[int] | None = array("I")
+        self._flags: bytearray | None = bytearray()
+        self._data = b""
+        self._n = 0
 
     def append(self, offset: int, guest_eip: int, retires: bool, fixup: int) -> None:
-        self.offsets.append(offset)
-        self.eips.append(guest_eip & 0xFFFFFFFF)
-        self.flags.append((_RETIRES if retires else 0) | (fixup + 1))
+        assert self._offsets is not None and self._eips is not None and self._flags is not None
+        self._offsets.append(offset)
+        self._eips.append(guest_eip & 0xFFFFFFFF)
+        self._flags.append((_RETIRES if retires else 0) | (fixup + 1))
+        self._n += 1
+
+    def freeze(self) -> None:
+        """Pack into one ``bytes`` (no more appends)."""
+        if self._offsets is None:
+            return
+        assert self._eips is not None and self._flags is not None
+        self._data = self._offsets.tobytes() + self._eips.tobytes() + bytes(self._flags)
+        self._offsets = self._eips = self._flags = None
+
+    @property
+    def offsets(self) -> Sequence[int]:
+        if self._offsets is not None:
+            return self._offsets
+        return memoryview(self._data)[:4 * self._n].cast("I")
+
+    @property
+    def eips(self) -> Sequence[int]:
+        if self._eips is not None:
+            return self._eips
+        return memoryview(self._data)[4 * self._n:8 * self._n].cast("I")
+
+    @property
+    def flags(self) -> Sequence[int]:
+        if self._flags is not None:
+            return self._flags
+        return memoryview(self._data)[8 * self._n:]
 
     def __len__(self) -> int:
-        return len(self.offsets)
+        return self._n
 
     def __getitem__(self, i: int) -> MapEntry:
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(i)
         f = self.flags[i]
         return MapEntry(self.offsets[i], self.eips[i], bool(f & _RETIRES), (f & 0x7F) - 1)
 
     def __iter__(self) -> Iterator[MapEntry]:
-        return (self[i] for i in range(len(self.offsets)))
+        return (self[i] for i in range(self._n))
 
     def retires(self, i: int) -> bool:
         return bool(self.flags[i] & _RETIRES)
@@ -65,13 +104,18 @@ class BlockMap:
 
     def retiring_between(self, lo: int, hi: int) -> list[int]:
         """Offsets in [lo, hi) of entries that begin a guest instruction."""
-        a = bisect.bisect_left(self.offsets, lo)
-        b = bisect.bisect_left(self.offsets, hi)
-        flags, offsets = self.flags, self.offsets
+        offsets, flags = self.offsets, self.flags
+        a = bisect.bisect_left(offsets, lo)
+        b = bisect.bisect_left(offsets, hi)
         return [offsets[i] for i in range(a, b) if flags[i] & _RETIRES]
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the arrays' contents (what the map costs beyond three fixed headers)."""
-        return (len(self.offsets) * self.offsets.itemsize + len(self.eips) * self.eips.itemsize
-                + len(self.flags))
+        """Bytes of the entries' contents (9 an entry)."""
+        return 9 * self._n
+
+    def objects(self) -> tuple[object, ...]:
+        """The objects holding the map (for measuring its size)."""
+        if self._offsets is not None:
+            return (self, self._offsets, self._eips, self._flags)
+        return (self, self._data)

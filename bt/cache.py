@@ -20,7 +20,7 @@ import struct
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -113,20 +113,29 @@ class Block:
     cs_base: int
     guest_eip: int
     guest_end: int
-    pages: frozenset[int]
+    pages: tuple[int, ...]  # guest pages its bytes came from
     addr: int  # the lookup entry (linear)
     body: int  # where chained jumps enter
     size: int
     stop: Stop
     map: BlockMap
-    exits: list[Exit] = field(default_factory=list)
-    callouts: list[CalloutSite] = field(default_factory=list)
-    annotations: list[Annotation] = field(default_factory=list)
-    incoming: list[Exit] = field(default_factory=list)
+    exits: Sequence[Exit] = ()
+    callouts: Sequence[CalloutSite] = ()
+    annotations: Sequence[Annotation] = ()
+    incoming: list[Exit] | None = None  # exits chained to it (made at the first)
     valid: bool = True
     guest_insns: int = 0
-    #: linear page -> guest physical page it was translated from (the monitor's code tracing)
-    mapping: dict[int, int] | None = None
+    #: linear page, guest physical page it was translated from, ... (code tracing), flat
+    mapping: tuple[int, ...] = ()
+
+    def chained_from(self, ex: Exit) -> None:
+        if self.incoming is None:
+            self.incoming = []
+        self.incoming.append(ex)
+
+    def unchain_from(self, ex: Exit) -> None:
+        if self.incoming and ex in self.incoming:
+            self.incoming.remove(ex)
 
     def entry_at(self, linear: int) -> MapEntry | None:
         """The map entry of the translated instruction at (or containing) ``linear``."""
@@ -157,18 +166,16 @@ class Block:
         site: what ``--stats`` sums over resident blocks. The decoded guest instruction a
         callout site keeps (its handler reads the operands) is counted at its object size."""
         size = sys.getsizeof
-        n = size(self) + size(self.map) + size(self.map.offsets) + size(self.map.eips)
-        n += size(self.map.flags) + size(self.pages)
-        for lst in (self.exits, self.callouts, self.annotations, self.incoming):
-            n += size(lst)
+        n = size(self) + sum(size(o) for o in self.map.objects()) + size(self.pages)
+        for seq in (self.exits, self.callouts, self.annotations, self.incoming):
+            n += size(seq) if seq else 0  # the empty tuple is shared
         n += sum(size(ex) + _INDEX_SLOT for ex in self.exits)
         for co in self.callouts:
             n += size(co) + size(co.__dict__) + _INDEX_SLOT
             if co.ginsn is not None:
                 n += size(co.ginsn) + size(co.ginsn.__dict__) + size(co.ginsn.insn)
         n += sum(size(a) + size(a.__dict__) for a in self.annotations)
-        if self.mapping is not None:
-            n += size(self.mapping)
+        n += size(self.mapping)
         return n + 3 * _INDEX_SLOT  # blocks, _by_start, _starts
 
 
@@ -278,20 +285,24 @@ class TranslationCache:
             emission = self.rewriter.rewrite(unit, base)
         self.stats.translate_seconds += time.perf_counter() - t0
         code = emission.code
-        block = Block(cs_base, eip, unit.end_eip, unit.pages, base, base + emission.body,
-                      len(code), unit.stop, emission.map, callouts=emission.callouts,
-                      annotations=emission.annotations if self.keep_annotations else [],
+        emission.map.freeze()
+        block = Block(cs_base, eip, unit.end_eip, tuple(sorted(unit.pages)), base,
+                      base + emission.body, len(code), unit.stop, emission.map,
+                      callouts=tuple(emission.callouts),
+                      annotations=tuple(emission.annotations) if self.keep_annotations else (),
                       guest_insns=len(unit.insns))
+        exits = []
         for site in emission.exits:
             ex = Exit(block, site.kind, site.guest_target, base + site.site, base + site.stub)
-            block.exits.append(ex)
+            exits.append(ex)
             self.exits[ex.stub + 2] = ex
             target = self.blocks.get((cs_base, site.guest_target)) if register else None
             if target is not None:
                 struct.pack_into("<i", code, site.site, target.body - (ex.site + 4))
                 ex.chained = target
-                target.incoming.append(ex)
+                target.chained_from(ex)
                 self.stats.chained_jumps += 1
+        block.exits = tuple(exits)
         for co in emission.callouts:
             self.callouts[base + co.at + 2] = (block, co)
         self.memory.write(base, bytes(code))
@@ -329,7 +340,7 @@ class TranslationCache:
         self.memory.write(ex.site, struct.pack("<i", target.body - (ex.site + 4)))
         self.memory.drop_cached(ex.site, 4)
         ex.chained = target
-        target.incoming.append(ex)
+        target.chained_from(ex)
         self.stats.chained_jumps += 1
 
     # --- the lookup table -------------------------------------------------------------------------
@@ -396,18 +407,15 @@ class TranslationCache:
             del self._slots[block.guest_eip]
             l2 = self._l2[l1_index(block.guest_eip)]
             self.memory.write(l2 + 4 * (block.guest_eip & 0xFFFF), struct.pack("<I", self.miss))
-        for ex in block.incoming:
+        for ex in block.incoming or ():
             if ex.block.valid and ex.chained is block:
                 self.memory.write(ex.site, struct.pack("<i", ex.stub - (ex.site + 4)))
                 self.memory.drop_cached(ex.site, 4)
             ex.chained = None
-        block.incoming.clear()
+        block.incoming = None
         for ex in block.exits:
             if ex.chained is not None:
-                try:
-                    ex.chained.incoming.remove(ex)
-                except ValueError:
-                    pass
+                ex.chained.unchain_from(ex)
                 ex.chained = None
         self.stats.invalidations += 1
         self._dead.append(block)
@@ -433,10 +441,7 @@ class TranslationCache:
             for ex in block.exits:
                 self.exits.pop(ex.stub + 2, None)
                 if ex.chained is not None:  # a one-off's exit chained before it died
-                    try:
-                        ex.chained.incoming.remove(ex)
-                    except ValueError:
-                        pass
+                    ex.chained.unchain_from(ex)
                     ex.chained = None
             for co in block.callouts:
                 self.callouts.pop(block.addr + co.at + 2, None)

@@ -61,7 +61,7 @@ class CodeTracing:
                 return mapping[linear_page]
 
             block = self.tc.translate(base, eip, to_phys=to_phys)
-            block.mapping = mapping
+            block.mapping = tuple(x for pair in mapping.items() for x in pair)
             for lp in mapping:
                 self._code_lpages.setdefault(lp, set()).add(block)
             for page in block.pages:
@@ -72,7 +72,7 @@ class CodeTracing:
     def _block_invalidated(self, block: Block) -> None:
         """The cache dropped ``block``: so does the index of linear code pages (an
         invalidated block kept there would live, with its metadata, forever)."""
-        for lp in block.mapping or ():
+        for lp in block.mapping[::2]:
             blocks = self._code_lpages.get(lp)
             if blocks is not None:
                 blocks.discard(block)
@@ -156,7 +156,7 @@ class CodeTracing:
             for block in list(blocks):
                 if not block.valid:
                     blocks.discard(block)
-                elif (block.mapping or {}).get(lp) != now:
+                elif _mapped(block, lp) != now:
                     self.tc.invalidate(block)
                     blocks.discard(block)
                     self.mstats.remapped_code_invalidations += 1
@@ -185,3 +185,12 @@ class CodeTracing:
 
     def _read_code(self, eip: int, size: int) -> bytes:
         return self.mem.read((self.vcpu.v.cs.base + eip) & MASK32, size)
+
+
+def _mapped(block: Block, linear_page: int) -> int | None:
+    """The guest physical page ``block`` was translated from at ``linear_page``."""
+    m = block.mapping
+    for i in range(0, len(m), 2):
+        if m[i] == linear_page:
+            return m[i + 1]
+    return None
