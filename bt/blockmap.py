@@ -39,46 +39,47 @@ class BlockMap:
     and one object header), read back through memoryview casts when asked.
     """
 
-    __slots__ = ("_offsets", "_eips", "_flags", "_data", "_n")
+    __slots__ = ("_build", "_data", "_n")
 
     def __init__(self) -> None:
-        self._offsets: array[int] | None = array("I")
-        self._eips: array[int] | None = array("I")
-        self._flags: bytearray | None = bytearray()
+        #: while building: offsets, guest EIPs, flags; None once frozen
+        self._build: tuple[array[int], array[int], bytearray] | None = (
+            array("I"), array("I"), bytearray())
         self._data = b""
         self._n = 0
 
     def append(self, offset: int, guest_eip: int, retires: bool, fixup: int) -> None:
-        assert self._offsets is not None and self._eips is not None and self._flags is not None
-        self._offsets.append(offset)
-        self._eips.append(guest_eip & 0xFFFFFFFF)
-        self._flags.append((_RETIRES if retires else 0) | (fixup + 1))
+        assert self._build is not None, "the map is frozen"
+        offsets, eips, flags = self._build
+        offsets.append(offset)
+        eips.append(guest_eip & 0xFFFFFFFF)
+        flags.append((_RETIRES if retires else 0) | (fixup + 1))
         self._n += 1
 
     def freeze(self) -> None:
         """Pack into one ``bytes`` (no more appends)."""
-        if self._offsets is None:
+        if self._build is None:
             return
-        assert self._eips is not None and self._flags is not None
-        self._data = self._offsets.tobytes() + self._eips.tobytes() + bytes(self._flags)
-        self._offsets = self._eips = self._flags = None
+        offsets, eips, flags = self._build
+        self._data = offsets.tobytes() + eips.tobytes() + bytes(flags)
+        self._build = None
 
     @property
     def offsets(self) -> Sequence[int]:
-        if self._offsets is not None:
-            return self._offsets
+        if self._build is not None:
+            return self._build[0]
         return memoryview(self._data)[:4 * self._n].cast("I")
 
     @property
     def eips(self) -> Sequence[int]:
-        if self._eips is not None:
-            return self._eips
+        if self._build is not None:
+            return self._build[1]
         return memoryview(self._data)[4 * self._n:8 * self._n].cast("I")
 
     @property
     def flags(self) -> Sequence[int]:
-        if self._flags is not None:
-            return self._flags
+        if self._build is not None:
+            return self._build[2]
         return memoryview(self._data)[8 * self._n:]
 
     def __len__(self) -> int:
@@ -116,6 +117,6 @@ class BlockMap:
 
     def objects(self) -> tuple[object, ...]:
         """The objects holding the map (for measuring its size)."""
-        if self._offsets is not None:
-            return (self, self._offsets, self._eips, self._flags)
+        if self._build is not None:
+            return (self, self._build, *self._build)
         return (self, self._data)

@@ -125,7 +125,8 @@ class Block:
     incoming: list[Exit] | None = None  # exits chained to it (made at the first)
     valid: bool = True
     guest_insns: int = 0
-    #: linear page, guest physical page it was translated from, ... (code tracing), flat
+    #: linear page, guest physical page it was translated from, ... (code tracing), flat;
+    #: empty when every linear page is its physical page (``pages``)
     mapping: tuple[int, ...] = ()
 
     def chained_from(self, ex: Exit) -> None:
@@ -175,7 +176,7 @@ class Block:
             if co.ginsn is not None:
                 n += size(co.ginsn) + size(co.ginsn.__dict__) + size(co.ginsn.insn)
         n += sum(size(a) + size(a.__dict__) for a in self.annotations)
-        n += size(self.mapping)
+        n += size(self.mapping) if self.mapping else 0  # the empty tuple is shared
         return n + 3 * _INDEX_SLOT  # blocks, _by_start, _starts
 
 

@@ -61,7 +61,8 @@ class CodeTracing:
                 return mapping[linear_page]
 
             block = self.tc.translate(base, eip, to_phys=to_phys)
-            block.mapping = tuple(x for pair in mapping.items() for x in pair)
+            if any(lp != pp for lp, pp in mapping.items()):  # () for the identity, the usual
+                block.mapping = tuple(x for pair in mapping.items() for x in pair)
             for lp in mapping:
                 self._code_lpages.setdefault(lp, set()).add(block)
             for page in block.pages:
@@ -72,7 +73,7 @@ class CodeTracing:
     def _block_invalidated(self, block: Block) -> None:
         """The cache dropped ``block``: so does the index of linear code pages (an
         invalidated block kept there would live, with its metadata, forever)."""
-        for lp in block.mapping[::2]:
+        for lp in _linear_pages(block):
             blocks = self._code_lpages.get(lp)
             if blocks is not None:
                 blocks.discard(block)
@@ -187,9 +188,16 @@ class CodeTracing:
         return self.mem.read((self.vcpu.v.cs.base + eip) & MASK32, size)
 
 
+def _linear_pages(block: Block) -> tuple[int, ...]:
+    """The linear pages ``block`` was translated from (its mapping, or the identity)."""
+    return block.mapping[::2] if block.mapping else block.pages
+
+
 def _mapped(block: Block, linear_page: int) -> int | None:
     """The guest physical page ``block`` was translated from at ``linear_page``."""
     m = block.mapping
+    if not m:  # the identity
+        return linear_page if linear_page in block.pages else None
     for i in range(0, len(m), 2):
         if m[i] == linear_page:
             return m[i + 1]
