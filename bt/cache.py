@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import bisect
 import struct
+import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bt.rewrite import Annotation, CalloutSite, MapEntry, Rewriter
+from bt.blockmap import BlockMap, MapEntry
+from bt.rewrite import Annotation, CalloutSite, Rewriter
 from bt.scan import Scanner, Stop
 
 SLOTS = 1 << 16  # entries in each level of the lookup table
@@ -56,6 +58,8 @@ class TranslatorStats:
     invalidations: int = 0
     invalidated_pages: int = 0
     flushes: int = 0
+    #: dead blocks (invalidated, one-off) whose books were dropped before a flush
+    reclaimed_blocks: int = 0
     #: translations of a guest address never translated before (the compulsory misses)
     first_translations: int = 0
     #: lookup-table installs of a guest EIP never installed before
@@ -74,6 +78,7 @@ class TranslatorStats:
     installed: set[int] = field(default_factory=set, repr=False)
 
     def as_dict(self) -> dict[str, object]:
+        """The counters (a dict for ``--stats`` and ``--json``)."""
         d = {k: v for k, v in self.__dict__.items() if not isinstance(v, Counter | set)}
         d["translate_seconds"] = round(self.translate_seconds, 6)
         d["stop_reasons"] = dict(self.stop_reasons)
@@ -86,7 +91,7 @@ class TranslatorStats:
         return d
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Exit:
     block: Block
     kind: str
@@ -96,48 +101,87 @@ class Exit:
     chained: Block | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Block:
-    """One translation block: guest ``cs_base:guest_eip`` up to ``guest_end``."""
+    """One translation block: guest ``cs_base:guest_eip`` up to ``guest_end``.
+
+    Its map is a :class:`bt.blockmap.BlockMap` (compact arrays, not one object per
+    emitted instruction); ``annotations`` (for ``bt explain``) are kept only when the
+    cache's ``keep_annotations`` is set.
+    """
 
     cs_base: int
     guest_eip: int
     guest_end: int
-    pages: frozenset[int]
+    pages: tuple[int, ...]  # guest pages its bytes came from
     addr: int  # the lookup entry (linear)
     body: int  # where chained jumps enter
     size: int
     stop: Stop
-    map: list[MapEntry]
-    exits: list[Exit] = field(default_factory=list)
-    callouts: list[CalloutSite] = field(default_factory=list)
-    annotations: list[Annotation] = field(default_factory=list)
-    incoming: list[Exit] = field(default_factory=list)
+    map: BlockMap
+    exits: Sequence[Exit] = ()
+    callouts: Sequence[CalloutSite] = ()
+    annotations: Sequence[Annotation] = ()
+    incoming: list[Exit] | None = None  # exits chained to it (made at the first)
     valid: bool = True
     guest_insns: int = 0
+    #: linear page, guest physical page it was translated from, ... (code tracing), flat;
+    #: empty when every linear page is its physical page (``pages``)
+    mapping: tuple[int, ...] = ()
 
-    def __post_init__(self) -> None:
-        self._offsets = [m.offset for m in self.map]
+    def chained_from(self, ex: Exit) -> None:
+        if self.incoming is None:
+            self.incoming = []
+        self.incoming.append(ex)
+
+    def unchain_from(self, ex: Exit) -> None:
+        if self.incoming and ex in self.incoming:
+            self.incoming.remove(ex)
 
     def entry_at(self, linear: int) -> MapEntry | None:
         """The map entry of the translated instruction at (or containing) ``linear``."""
-        i = bisect.bisect_right(self._offsets, linear - self.addr) - 1
+        i = self.map.index_at(linear - self.addr)
         return self.map[i] if i >= 0 else None
 
     def retiring_offsets(self, start: int, size: int) -> tuple[int, ...]:
         """Offsets (from ``start``) of instructions in [start, start+size) that begin a guest
         instruction: what the instruction clock charges for a unicorn block there."""
-        lo = bisect.bisect_left(self._offsets, start - self.addr)
-        hi = bisect.bisect_left(self._offsets, start + size - self.addr)
-        return tuple(self.addr + m.offset - start for m in self.map[lo:hi] if m.retires)
+        d = self.addr - start
+        return tuple(o + d for o in self.map.retiring_between(start - self.addr,
+                                                              start + size - self.addr))
 
     def first_of_insn(self, linear: int) -> int:
         """Linear address of the first translated instruction of the guest instruction that
         the translated instruction at ``linear`` belongs to."""
-        i = bisect.bisect_right(self._offsets, linear - self.addr) - 1
-        while i > 0 and not self.map[i].retires and self.map[i - 1].guest_eip == self.map[i].guest_eip:
+        m = self.map
+        i = m.index_at(linear - self.addr)
+        while i > 0 and not m.retires(i) and m.eips[i - 1] == m.eips[i]:
             i -= 1
-        return self.addr + self.map[max(i, 0)].offset
+        return self.addr + m.offsets[max(i, 0)]
+
+    @property
+    def metadata_bytes(self) -> int:
+        """Python-side bytes of this block's books, by ``sys.getsizeof`` of each object it
+        owns (the block, its map's arrays, exits, callout sites, annotations, lists, its
+        page set and linear->physical mapping) plus one index slot for each exit and callout
+        site: what ``--stats`` sums over resident blocks. The decoded guest instruction a
+        callout site keeps (its handler reads the operands) is counted at its object size."""
+        size = sys.getsizeof
+        n = size(self) + sum(size(o) for o in self.map.objects()) + size(self.pages)
+        for seq in (self.exits, self.callouts, self.annotations, self.incoming):
+            n += size(seq) if seq else 0  # the empty tuple is shared
+        n += sum(size(ex) + _INDEX_SLOT for ex in self.exits)
+        for co in self.callouts:
+            n += size(co) + size(co.__dict__) + _INDEX_SLOT
+            if co.ginsn is not None:
+                n += size(co.ginsn) + size(co.ginsn.__dict__) + size(co.ginsn.insn)
+        n += sum(size(a) + size(a.__dict__) for a in self.annotations)
+        n += size(self.mapping) if self.mapping else 0  # the empty tuple is shared
+        return n + 3 * _INDEX_SLOT  # blocks, _by_start, _starts
+
+
+#: a dict or list slot indexing an object (key, hash, value pointers: ~3 words)
+_INDEX_SLOT = 24
 
 
 class TranslationCache:
@@ -159,6 +203,10 @@ class TranslationCache:
         #: called after every flush: translated code at an address may now be different
         #: code (the instruction clock drops what it cached about the old)
         self.on_flush: Callable[[], None] | None = None
+        #: called for every block invalidated (the monitor drops its own references to it)
+        self.on_invalidate: Callable[[Block], None] | None = None
+        #: keep each block's annotations (``bt explain``); off, they are counted and dropped
+        self.keep_annotations = False
         self._reset()
 
     def _reset(self) -> None:
@@ -172,6 +220,10 @@ class TranslationCache:
         self._slots: dict[int, Block] = {}  # guest EIP -> block installed in the table
         self._l2: dict[int, int] = {}  # first-level slot -> its second-level table
         self.table_cs_base = 0
+        #: blocks no lookup can reach any more (invalidated, one-off) whose books are kept
+        #: until :meth:`reclaim`: the processor may still be inside one until it next
+        #: leaves through the monitor
+        self._dead: list[Block] = []
 
     # --- finding blocks -------------------------------------------------------------------------
     def lookup(self, cs_base: int, eip: int) -> Block | None:
@@ -199,6 +251,20 @@ class TranslationCache:
     def __iter__(self) -> Iterator[Block]:
         return iter(self.blocks.values())
 
+    def memory_stats(self) -> dict[str, object]:
+        """What the cache holds now (``--stats``): live (valid) blocks, blocks resident in
+        the code region (valid or invalidated, until the flush reclaims them), their
+        Python-side metadata bytes, and those bytes per guest instruction they translate."""
+        resident = self._by_start.values()
+        insns = sum(b.guest_insns for b in resident)
+        meta = sum(b.metadata_bytes for b in resident)
+        return {"live_blocks": len(self.blocks), "resident_blocks": len(self._by_start),
+                "metadata_bytes": meta,
+                "map_bytes": sum(b.map.nbytes for b in resident),
+                "metadata_bytes_per_guest_insn":
+                    round(meta / insns, 1) if insns else 0.0,
+                "code_bytes": self.free - self.start}
+
     # --- translating ----------------------------------------------------------------------------
     def translate(self, cs_base: int, eip: int, cap: int | None = None,
                   register: bool = True, to_phys: Callable[[int], int] | None = None) -> Block:
@@ -220,19 +286,24 @@ class TranslationCache:
             emission = self.rewriter.rewrite(unit, base)
         self.stats.translate_seconds += time.perf_counter() - t0
         code = emission.code
-        block = Block(cs_base, eip, unit.end_eip, unit.pages, base, base + emission.body,
-                      len(code), unit.stop, emission.map, callouts=emission.callouts,
-                      annotations=emission.annotations, guest_insns=len(unit.insns))
+        emission.map.freeze()
+        block = Block(cs_base, eip, unit.end_eip, tuple(sorted(unit.pages)), base,
+                      base + emission.body, len(code), unit.stop, emission.map,
+                      callouts=tuple(emission.callouts),
+                      annotations=tuple(emission.annotations) if self.keep_annotations else (),
+                      guest_insns=len(unit.insns))
+        exits = []
         for site in emission.exits:
             ex = Exit(block, site.kind, site.guest_target, base + site.site, base + site.stub)
-            block.exits.append(ex)
+            exits.append(ex)
             self.exits[ex.stub + 2] = ex
             target = self.blocks.get((cs_base, site.guest_target)) if register else None
             if target is not None:
                 struct.pack_into("<i", code, site.site, target.body - (ex.site + 4))
                 ex.chained = target
-                target.incoming.append(ex)
+                target.chained_from(ex)
                 self.stats.chained_jumps += 1
+        block.exits = tuple(exits)
         for co in emission.callouts:
             self.callouts[base + co.at + 2] = (block, co)
         self.memory.write(base, bytes(code))
@@ -257,6 +328,8 @@ class TranslationCache:
             self.blocks[(cs_base, eip)] = block
             for page in unit.pages:
                 self.pages.setdefault(page, set()).add(block)
+        else:
+            self._dead.append(block)  # one run, then nothing reaches it
         return block
 
     def chain(self, ex: Exit, target: Block) -> None:
@@ -268,7 +341,7 @@ class TranslationCache:
         self.memory.write(ex.site, struct.pack("<i", target.body - (ex.site + 4)))
         self.memory.drop_cached(ex.site, 4)
         ex.chained = target
-        target.incoming.append(ex)
+        target.chained_from(ex)
         self.stats.chained_jumps += 1
 
     # --- the lookup table -------------------------------------------------------------------------
@@ -335,19 +408,46 @@ class TranslationCache:
             del self._slots[block.guest_eip]
             l2 = self._l2[l1_index(block.guest_eip)]
             self.memory.write(l2 + 4 * (block.guest_eip & 0xFFFF), struct.pack("<I", self.miss))
-        for ex in block.incoming:
+        for ex in block.incoming or ():
             if ex.block.valid and ex.chained is block:
                 self.memory.write(ex.site, struct.pack("<i", ex.stub - (ex.site + 4)))
                 self.memory.drop_cached(ex.site, 4)
             ex.chained = None
-        block.incoming.clear()
+        block.incoming = None
         for ex in block.exits:
             if ex.chained is not None:
-                try:
-                    ex.chained.incoming.remove(ex)
-                except ValueError:
-                    pass
+                ex.chained.unchain_from(ex)
+                ex.chained = None
         self.stats.invalidations += 1
+        self._dead.append(block)
+        if self.on_invalidate is not None:
+            self.on_invalidate(block)
+
+    def reclaim(self) -> int:
+        """Drop the books of dead blocks (invalidated or one-off): their map, exits and
+        callout sites leave the cache's indexes, so memory follows the live blocks and not
+        the number of retranslations. Only safe when the processor is in none of them (the
+        monitor calls it as it enters a valid block); their code bytes stay until the
+        flush (the region is bump-allocated), never entered again. Returns how many."""
+        if not self._dead:
+            return 0
+        dead, self._dead = self._dead, []
+        for block in dead:
+            block.valid = False
+            if self._by_start.pop(block.addr, None) is None:
+                continue
+            i = bisect.bisect_left(self._starts, block.addr)
+            if i < len(self._starts) and self._starts[i] == block.addr:
+                del self._starts[i]
+            for ex in block.exits:
+                self.exits.pop(ex.stub + 2, None)
+                if ex.chained is not None:  # a one-off's exit chained before it died
+                    ex.chained.unchain_from(ex)
+                    ex.chained = None
+            for co in block.callouts:
+                self.callouts.pop(block.addr + co.at + 2, None)
+            self.stats.reclaimed_blocks += 1
+        return len(dead)
 
     def relocate(self, start: int, end: int, table: int, miss: int, miss_l2: int,
                  l2_pool: list[int]) -> None:

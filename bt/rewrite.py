@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from capstone import x86_const as C
 
 from bt import encode as E
+from bt.blockmap import BlockMap
+from bt.blockmap import MapEntry as MapEntry  # re-exported: the map's entries
 from bt.classify import Handling, Kind, fpu_class
 from bt.scan import GuestInsn, Stop, Unit, holds_interrupts
 from bt.templates import Template, template
@@ -41,14 +43,6 @@ FIX_NONE = -1  # the registers are the guest's
 FIX_ENTRY = 8  # in a lookup entry: the guest EIP is in xmm6, the guest's ecx in xmm7
 #: (inside the lookup sequence edx rides in xmm5, but no fault or stop can happen there:
 #: it is straight-line code reading monitor tables)
-
-
-@dataclass(frozen=True)
-class MapEntry:
-    offset: int
-    guest_eip: int
-    retires: bool
-    fixup: int
 
 
 @dataclass
@@ -107,7 +101,7 @@ class Layout:
 class Emission:
     code: bytearray
     body: int
-    map: list[MapEntry]
+    map: BlockMap
     exits: list[ExitSite]
     callouts: list[CalloutSite]
     handling: Counter[str] = field(default_factory=Counter)
@@ -122,7 +116,7 @@ class _Out:
     def __init__(self, base: int) -> None:
         self.base = base
         self.code = bytearray()
-        self.map: list[MapEntry] = []
+        self.map = BlockMap()
 
     @property
     def here(self) -> int:
@@ -130,7 +124,7 @@ class _Out:
 
     def put(self, data: bytes, guest_eip: int, retires: bool = False, fixup: int = FIX_NONE) -> int:
         at = len(self.code)
-        self.map.append(MapEntry(at, guest_eip, retires, fixup))
+        self.map.append(at, guest_eip, retires, fixup)
         self.code += data
         return at
 
@@ -140,7 +134,7 @@ class _Out:
         at = len(self.code)
         self.code += t.patch(self.base + at, **fields)
         for i, off in enumerate(t.insn_offsets):
-            self.map.append(MapEntry(at + off, guest_eip, retires and i == 0, fixups[i]))
+            self.map.append(at + off, guest_eip, retires and i == 0, fixups[i])
         return at
 
 

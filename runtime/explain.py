@@ -47,6 +47,7 @@ def explain(path: str, address: int, options: RunOptions) -> str:
     machine, state = prepare(path, options)
     assert isinstance(machine, Monitor)
     machine.boot(state)
+    machine.tc.keep_annotations = True
     block = machine.tc.translate(machine.vcpu.v.cs.base, address)
     return render(machine, block)
 

@@ -28,10 +28,13 @@ GUESTS = corpus_guests()
 COUNT_DIFFERS = {"smc", "vmstress"}
 
 
-def _run(name: str, native: bool, deterministic: bool = True):  # noqa: ANN202
+def _run(name: str, native: bool, deterministic: bool = True,  # noqa: ANN202
+         annotate: bool = False):
     machine, state = prepare(str(guest_elf(name)), RunOptions(native=native,
                                                              deterministic=deterministic,
                                                              timeout_s=600))
+    if annotate:  # blocks keep what each guest instruction became (as for bt explain)
+        machine.tc.keep_annotations = True
     return machine, machine.run(state)
 
 
@@ -93,7 +96,7 @@ def _is_sensitive(mnemonic: str, op_str: str) -> bool:
 
 @pytest.mark.parametrize("name", ["sysmix", "minios", "seglimits", "segregs", "farcall"])
 def test_no_sensitive_instruction_ran_as_it_is(name: str) -> None:
-    mon, got = _run(name, native=False)
+    mon, got = _run(name, native=False, annotate=True)
     assert isinstance(mon, Monitor)
     cs = Cs(CS_ARCH_X86, CS_MODE_32)
     sensitive = 0

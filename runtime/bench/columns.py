@@ -82,6 +82,11 @@ def monitor_columns(s: Sample) -> dict[str, Any]:
         "adaptive_retranslations": int(mon.get("adaptive_retranslations", 0)),
         "counter_misses": int(st.get("block_table_misses", 0)),
         "counter_evictions": int(st.get("block_table_evictions", 0)),
+        "live_blocks": int(_d(tr, "memory").get("live_blocks", 0)),
+        "resident_blocks": int(_d(tr, "memory").get("resident_blocks", 0)),
+        "metadata_bytes": int(_d(tr, "memory").get("metadata_bytes", 0)),
+        "metadata_per_insn": float(_d(tr, "memory").get("metadata_bytes_per_guest_insn", 0.0)),
+        "reclaimed_blocks": int(tr.get("reclaimed_blocks", 0)),
     }
 
 
@@ -100,4 +105,5 @@ def run_columns(s: Sample) -> dict[str, Any]:
             "unicorn_share": s.unicorn_s / total if total else 0.0,
             "python_share": s.python_s / total if total else 0.0,
             "counter_misses": int(st.get("block_table_misses", 0)),
-            "counter_evictions": int(st.get("block_table_evictions", 0))}
+            "counter_evictions": int(st.get("block_table_evictions", 0)),
+            "peak_rss_kb": s.peak_rss_kb}

@@ -73,7 +73,8 @@ _MONITOR = {
     },
 }
 _TARGET = {"type": "object", "required": ["target", "value", "limit", "op", "met"],
-           "properties": {"target": {"enum": ["hit_rate_warm", "ratio_native", "translation_ips"]},
+           "properties": {"target": {"enum": ["hit_rate_warm", "ratio_native", "translation_ips",
+                                                "rss_native", "rss_reference", "metadata_per_insn"]},
                           "value": _NUM, "limit": _NUM, "op": {"enum": ["<=", ">="]},
                           "met": {"type": "boolean"}}}
 _ROW = {

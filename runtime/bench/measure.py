@@ -40,14 +40,17 @@ class Sample:
     stats: dict[str, object] = field(default_factory=dict)
     unicorn_s: float = 0.0
     python_s: float = 0.0
+    peak_rss_kb: int = 0  # the process's peak resident set (ru_maxrss)
 
     @property
     def startup_wall(self) -> float:
         return max(0.0, self.wall - self.loop_wall)
 
 
-def _timed(cmd: list[str], stdin: int | None = subprocess.DEVNULL) -> tuple[float, float, int, bytes]:
-    """Run ``cmd``; its wall time, processor time, status and stdout."""
+def _timed(cmd: list[str], stdin: int | None = subprocess.DEVNULL
+           ) -> tuple[float, float, int, bytes, int]:
+    """Run ``cmd``; its wall time, processor time, status, stdout and peak RSS (KiB, the
+    kernel's ``ru_maxrss`` of that process alone)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
@@ -55,34 +58,34 @@ def _timed(cmd: list[str], stdin: int | None = subprocess.DEVNULL) -> tuple[floa
     _pid, status, ru = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
-    return wall, ru.ru_utime + ru.ru_stime, proc.returncode, out
+    return wall, ru.ru_utime + ru.ru_stime, proc.returncode, out, ru.ru_maxrss
 
 
 def run_side(row: Row, side: str) -> Sample:
     """One run of ``row`` on ``side`` (native, monitor, qemu or host)."""
     if side == "qemu":
         assert row.guest is not None
-        wall, cpu, status, out = _timed([QEMU, *QEMU_ARGS, str(row.guest)])
-        return Sample(side, wall, cpu, wall, cpu, out.decode("latin-1"), status)
+        wall, cpu, status, out, rss = _timed([QEMU, *QEMU_ARGS, str(row.guest)])
+        return Sample(side, wall, cpu, wall, cpu, out.decode("latin-1"), status, peak_rss_kb=rss)
     if side == "host":
         from runtime.linux.bench import ROWS
 
         r = ROWS[str(row.linux)]
         with tempfile.TemporaryDirectory() as scratch:
             args = r.args(Path(scratch))
-            wall, cpu, status, out = _timed([str(r.program), *args])
-        return Sample(side, wall, cpu, wall, cpu, out.decode("latin-1"), status)
+            wall, cpu, status, out, rss = _timed([str(r.program), *args])
+        return Sample(side, wall, cpu, wall, cpu, out.decode("latin-1"), status, peak_rss_kb=rss)
     with tempfile.TemporaryDirectory() as tmp:
         out_json = Path(tmp) / "run.json"
         cmd = [sys.executable, "-m", "runtime.bench.child", "--side", side, "--out", str(out_json)]
         cmd += ["--linux", str(row.linux)] if row.linux else [str(row.guest)]
-        wall, cpu, status, _out = _timed(cmd)
+        wall, cpu, status, _out, rss = _timed(cmd)
         if status != 0 or not out_json.exists():
             return Sample(side, wall, cpu, problem=f"the {side} run failed (status {status})")
         doc = json.loads(out_json.read_text())
     return Sample(side, wall, cpu, float(doc["loop_wall"]), float(doc["loop_cpu"]),
                   str(doc["output"]), int(doc["status"]), str(doc.get("message") or ""),
-                  dict(doc["stats"]), float(doc["unicorn_s"]), float(doc["python_s"]))
+                  dict(doc["stats"]), float(doc["unicorn_s"]), float(doc["python_s"]), rss)
 
 
 def missing(row: Row) -> str:

@@ -113,6 +113,11 @@ def summarize(res: RowResult) -> dict[str, Any]:
     else:
         out["ratio_reference"] = None
     out["monitor"] = monitor_columns(_median_sample(res.samples["monitor"], "loop_cpu"))
+    rss = {side: statistics.median(s.peak_rss_kb for s in samples)
+           for side, samples in res.samples.items()}
+    out["peak_rss_kb"] = rss
+    out["rss_native"] = rss["monitor"] / rss["native"] if rss.get("native") else 0.0
+    out["rss_reference"] = rss["monitor"] / rss[ref] if rss.get(ref) else None
     return out
 
 
@@ -133,6 +138,19 @@ def judge(res: RowResult, targets: Targets) -> list[dict[str, Any]]:
         v = s["monitor"]["translation_ips"]
         out.append({"target": "translation_ips", "value": v, "limit": lim, "op": ">=",
                     "met": v >= lim})
+    mem = targets.memory
+    if "rss_native_max" in mem and s.get("rss_native"):
+        lim = mem["rss_native_max"]
+        out.append({"target": "rss_native", "value": s["rss_native"], "limit": lim,
+                    "op": "<=", "met": s["rss_native"] <= lim})
+    if "rss_reference_max" in mem and s.get("rss_reference"):
+        lim = mem["rss_reference_max"]
+        out.append({"target": "rss_reference", "value": s["rss_reference"], "limit": lim,
+                    "op": "<=", "met": s["rss_reference"] <= lim})
+    if "metadata_per_insn_max" in mem and s["monitor"].get("guest_insns_translated"):
+        lim, v = mem["metadata_per_insn_max"], s["monitor"]["metadata_per_insn"]
+        out.append({"target": "metadata_per_insn", "value": v, "limit": lim, "op": "<=",
+                    "met": v <= lim})
     return out
 
 

@@ -30,6 +30,9 @@ def _t(side: dict[str, Any] | None, key: str = "loop_cpu_stat") -> str:
     return f"{st['median']:.2f}±{st['spread'] * 100:.0f}%"
 
 
+_RATIOS = ("ratio_native", "rss_native", "rss_reference")
+
+
 def _pct(x: float) -> str:
     return f"{x * 100:.3f}"
 
@@ -92,13 +95,35 @@ def monitor_table(results: list[RowResult]) -> list[str]:
     return lines
 
 
+def memory_table(results: list[RowResult]) -> list[str]:
+    """Peak RSS of each side (MiB) and the monitor's over native and the reference; the
+    translation cache's live and resident blocks and metadata bytes per guest insn."""
+    lines = [f"{'row':<15} {'native MiB':>10} {'monitor MiB':>11} {'ref MiB':>8} {'mon/nat':>8} "
+             f"{'mon/ref':>8} {'live blk':>8} {'resident':>8} {'reclaimed':>9} {'meta B/insn':>11}"]
+    for r in results:
+        if not r.ok:
+            continue
+        s, m = r.summary, r.summary["monitor"]
+        rss = s.get("peak_rss_kb", {})
+        ref = rss.get(r.row.reference)
+        rr = s.get("rss_reference")
+        lines.append(
+            f"{r.row.name:<15} {rss.get('native', 0) / 1024:>10.1f} {rss.get('monitor', 0) / 1024:>11.1f} "
+            f"{(f'{ref / 1024:.1f}' if ref else '-'):>8} {s.get('rss_native', 0.0):>7.2f}x "
+            f"{(f'{rr:.2f}x' if rr else '-'):>8} {_k(m['live_blocks']):>8} "
+            f"{_k(m['resident_blocks']):>8} {_k(m['reclaimed_blocks']):>9} "
+            f"{m['metadata_per_insn']:>11.1f}")
+    return lines
+
+
 def targets_table(results: list[RowResult]) -> list[str]:
     lines = []
     for r in results:
         for t in r.summary.get("targets", []):
             v, lim = t["value"], t["limit"]
             fmt = (lambda x: f"{x * 100:.3f}%") if t["target"] == "hit_rate_warm" else \
-                  (lambda x: f"{x:.2f}x") if t["target"] == "ratio_native" else _k
+                  (lambda x: f"{x:.2f}x") if t["target"] in _RATIOS else \
+                  (lambda x: f"{x:.1f}") if t["target"] == "metadata_per_insn" else _k
             lines.append(f"{r.row.name:<15} {t['target']:<16} {fmt(v):>10} {t['op']} "
                          f"{fmt(lim):<10} {'met' if t['met'] else 'MISSED'}")
     return lines
@@ -113,5 +138,7 @@ def render(results: list[RowResult]) -> str:
              "misses)", *cache_table(results), "",
              "monitor (exits to Python per Mi guest instructions, Python us per exit, "
              "faults hidden/true/trace)", *monitor_table(results), "",
+             "memory (peak RSS of each process; translation metadata, Python side, per "
+             "translated guest insn)", *memory_table(results), "",
              f"targets: {met} of {total} met", *targets_table(results)]
     return "\n".join(parts)

@@ -61,13 +61,30 @@ class CodeTracing:
                 return mapping[linear_page]
 
             block = self.tc.translate(base, eip, to_phys=to_phys)
-            block.mapping = mapping  # type: ignore[attr-defined]
+            if any(lp != pp for lp, pp in mapping.items()):  # () for the identity, the usual
+                block.mapping = tuple(x for pair in mapping.items() for x in pair)
             for lp in mapping:
                 self._code_lpages.setdefault(lp, set()).add(block)
             for page in block.pages:
                 self._trace(page)
         self.last_block = block
         return block
+
+    def _block_invalidated(self, block: Block) -> None:
+        """The cache dropped ``block``: so does the index of linear code pages (an
+        invalidated block kept there would live, with its metadata, forever)."""
+        for lp in _linear_pages(block):
+            blocks = self._code_lpages.get(lp)
+            if blocks is not None:
+                blocks.discard(block)
+                if not blocks:
+                    del self._code_lpages[lp]
+
+    def _translations_flushed(self) -> None:
+        """The cache was flushed: every block is gone, and what the instruction clock
+        cached about translated code."""
+        self._code_lpages.clear()
+        self.counter.forget_code()
 
     def _tc_offsets(self, address: int, size: int) -> tuple[int, ...] | None:
         """For the instruction clock: retiring instructions of translated code at ``address``."""
@@ -140,7 +157,7 @@ class CodeTracing:
             for block in list(blocks):
                 if not block.valid:
                     blocks.discard(block)
-                elif block.mapping.get(lp) != now:  # type: ignore[attr-defined]
+                elif _mapped(block, lp) != now:
                     self.tc.invalidate(block)
                     blocks.discard(block)
                     self.mstats.remapped_code_invalidations += 1
@@ -169,3 +186,19 @@ class CodeTracing:
 
     def _read_code(self, eip: int, size: int) -> bytes:
         return self.mem.read((self.vcpu.v.cs.base + eip) & MASK32, size)
+
+
+def _linear_pages(block: Block) -> tuple[int, ...]:
+    """The linear pages ``block`` was translated from (its mapping, or the identity)."""
+    return block.mapping[::2] if block.mapping else block.pages
+
+
+def _mapped(block: Block, linear_page: int) -> int | None:
+    """The guest physical page ``block`` was translated from at ``linear_page``."""
+    m = block.mapping
+    if not m:  # the identity
+        return linear_page if linear_page in block.pages else None
+    for i in range(0, len(m), 2):
+        if m[i] == linear_page:
+            return m[i + 1]
+    return None

@@ -152,7 +152,8 @@ class Monitor(Dispatch, Faults, AdaptiveTranslation, Transitions, CodeTracing, M
                                 lambda frame: self.mmio.device_at(frame) is not None)
         self.counter.provider = self._tc_offsets
         self.counter.classifier = self._tc_kind
-        self.tc.on_flush = self.counter.forget_code
+        self.tc.on_flush = self._translations_flushed
+        self.tc.on_invalidate = self._block_invalidated
         self.counter.state.weighted = 1
         self.mstats = MonitorStats()
         #: the scratch engine of the instructions the processor itself answers (made at first use)
@@ -256,6 +257,7 @@ class Monitor(Dispatch, Faults, AdaptiveTranslation, Transitions, CodeTracing, M
     def _result(self, outcome: Outcome, message: str, elapsed: float) -> RunResult:
         result = super()._result(outcome, message, elapsed)
         result.stats["translator"] = self.tc.stats.as_dict()
+        result.stats["translator"]["memory"] = self.tc.memory_stats()
         result.stats["monitor"] = self.mstats.as_dict()
         result.stats["shadow_paging"] = dict(self.shadow.stats.__dict__)
         # what translated guest kernel code could read of the monitor's 4 MiB at the end

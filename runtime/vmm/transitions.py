@@ -94,6 +94,7 @@ class Transitions:
             raise StopRun(Outcome.GUEST_ERROR, "fetch from memory outside guest RAM") from None
         self.cpu.set_reg(X.UC_X86_REG_EIP, block.body)
         self.mstats.translated_entries += 1
+        self.tc.reclaim()  # the processor leaves whatever block it was in: free the dead
 
     def _enter_guest(self) -> None:
         """After a delivery or an emulated transfer: run the guest where the virtual CPU says."""
