@@ -19,12 +19,10 @@ Regenerate (after changing a guest, `make corpus` first):
 
 The btvmm runs translate each qemu command line into `bt run` options (-m to
 --mem, -append to --cmdline, -drive to --disk, NAME.in to --serial-in).  A
-case whose options `bt run` lacks is skipped, naming them; the others run on
-the bare machine and under the monitor. Cases in PLATFORM_READY (their whole
-platform is there: cputest needs the APICs, the tables and the 4 GiB monitor)
-must pass; the rest are marked as expected failures until the remainder of
-issue 16's PC platform (IDE, UART input) lands: a pass is reported as XPASS,
-and the case can then join PLATFORM_READY.
+case whose options `bt run` lacks fails, naming them. Every case runs on the
+bare machine and under the monitor and must print qemu's output with qemu's
+status (issue 16's PC platform: the APICs, the firmware tables, the 4 GiB
+monitor, the IDE disk and UART input).
 """
 
 from __future__ import annotations
@@ -44,10 +42,6 @@ UNSEEN = CORPUS / "expected" / "unseen"
 QEMU = "qemu-system-i386"
 QEMU_TIMEOUT = 60.0             # seconds; each case takes well under one under qemu
 BT_TIMEOUT = 300                # bt run --timeout; the subprocess gets a minute more
-PLATFORM_REASON = ("issue 16's PC platform (IDE disk, UART receive) has not landed")
-#: cases whose whole platform btvmm provides: real passes (pcunix and pcunix-acpi skip until
-#: the IDE controller's --disk lands; with it they matched qemu in both modes)
-PLATFORM_READY = {"cputest", "pcunix", "pcunix-acpi"}
 
 # qemu options that only set up what every corpus run has (serial on stdio,
 # the isa-debug-exit port, no display, no reboot): bt run does all of it.
@@ -146,14 +140,11 @@ def test_qemu_matches_committed_output(name: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["native", "monitor"])
 @pytest.mark.parametrize("name", cases())
-def test_btvmm_matches_qemu(name: str, mode: str, request: pytest.FixtureRequest) -> None:
+def test_btvmm_matches_qemu(name: str, mode: str) -> None:
     opts, needed = bt_options(name)
     missing = sorted(o for o in needed if o not in bt_run_help())
-    if missing:
-        pytest.skip(f"bt run has no {', '.join(missing)} yet ({PLATFORM_REASON})")
+    assert not missing, f"bt run has no {', '.join(missing)}"
     built(qemu_args(name))
-    if name not in PLATFORM_READY:
-        request.applymarker(pytest.mark.xfail(reason=PLATFORM_REASON, strict=False))
     argv = [sys.executable, "-m", "runtime.cli", "run", "--deterministic",
             "--timeout", str(BT_TIMEOUT), *(["--native"] if mode == "native" else []), *opts]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, stdin=subprocess.DEVNULL,
