@@ -154,6 +154,9 @@ class Rewriter:
         #: linear addresses of enabled instruction breakpoints (DR0-DR3): translated code
         #: never runs at the guest's addresses, so a callout in front checks them
         self.breakpoints: frozenset[int] = frozenset()
+        #: linear addresses of a debugger's software breakpoints (gdb ``Z0``): a callout in
+        #: front, so that guest memory is never patched (the monitor flushes on a change)
+        self.debug_stops: frozenset[int] = frozenset()
         #: (CS base, guest EIP) of stores that keep faulting on traced pages (guest page
         #: tables): adaptive binary translation turns them into callouts that write and
         #: update the shadow without a fault, as VMware's monitor did
@@ -213,6 +216,10 @@ class Rewriter:
     def _emit(self, out: _Out, g: GuestInsn, exits: list[ExitSite],
               callouts: list[CalloutSite]) -> str:
         rule = g.rule
+        if self.debug_stops and ((self._cs_base + g.eip) & 0xFFFFFFFF) in self.debug_stops:
+            at = out.put(b"\xcd" + bytes([self.layout.vector]), g.eip)
+            callouts.append(CalloutSite("debugger breakpoint", g, g.eip, g.eip, at, at + 2,
+                                        retires=False))
         if self.breakpoints and ((self._cs_base + g.eip) & 0xFFFFFFFF) in self.breakpoints:
             at = out.put(b"\xcd" + bytes([self.layout.vector]), g.eip)
             callouts.append(CalloutSite("breakpoint", g, g.eip, g.eip, at, at + 2, retires=False))

@@ -49,6 +49,15 @@ def _disk(text: str) -> DiskSpec:
         raise argparse.ArgumentTypeError(str(err).removeprefix("--disk ")) from None
 
 
+def _trace_categories(text: str) -> frozenset[str]:
+    from runtime.debug.trace import parse_categories
+
+    try:
+        return parse_categories(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _version() -> str:
     from importlib import metadata
 
@@ -136,6 +145,28 @@ def build_parser() -> argparse.ArgumentParser:
                           "the same instructions every run under --deterministic)")
     run.add_argument("--screen", action="store_true",
                      help="print the final text screen (0xb8000, 80x25) on stdout after the run")
+    run.add_argument("--gdb", metavar="[HOST:]PORT", default=None,
+                     help="serve a gdb remote stub (127.0.0.1 by default), as QEMU's -gdb: "
+                          "gdb -ex 'target remote :PORT'")
+    run.add_argument("--wait", action="store_true",
+                     help="with --gdb: stop before the first guest instruction until gdb "
+                          "attaches (QEMU's -S)")
+    run.add_argument("--trace", type=_trace_categories, default=frozenset(), metavar="CATS",
+                     help="trace log, as QEMU's -d: comma-separated in_asm, out_asm, exec, int, "
+                          "callout, fault, io, tb, or all (see runtime/debug/trace.py)")
+    run.add_argument("--trace-file", metavar="FILE", default=None,
+                     help="write the trace log to FILE (default: stderr)")
+    run.add_argument("--record", metavar="FILE", default=None,
+                     help="record the run's inputs (serial bytes, with the guest instruction "
+                          "at which each arrived) to FILE; implies --deterministic")
+    run.add_argument("--replay", metavar="FILE", default=None,
+                     help="replay a recording: the same inputs at the same instructions, the "
+                          "same output and final state; implies --deterministic")
+    run.add_argument("--stop-at", type=_positive, default=None, metavar="N",
+                     help="stop at guest instruction N (with --gdb: gdb's first stop)")
+    run.add_argument("--coverage", metavar="FILE", default=None,
+                     help="write the guest blocks executed to FILE in drcov format "
+                          "(DynamoRIO's; Lighthouse reads it)")
     run.add_argument("--stats", action="store_true", help="print counters at the end (stderr)")
     run.add_argument("--json", metavar="FILE", default=None,
                      help="write the outcome and counters as JSON")
@@ -206,11 +237,20 @@ def run_guest(args: argparse.Namespace) -> RunResult:
     console = None  # --quiet, or bt's stdout is closed (``bt run G >&-``): captured only
     if not args.quiet and sys.stdout is not None and hasattr(sys.stdout, "buffer"):
         console = sys.stdout.buffer
-    options = RunOptions(native=args.native, mem_mib=args.mem, deterministic=args.deterministic,
-                         max_insns=args.max_insns, timeout_s=args.timeout, cmdline=args.cmdline,
+    if args.replay is not None:
+        stdin, terminal = None, None  # the recording is the input
+    max_insns = args.max_insns
+    if args.stop_at is not None and args.gdb is None:
+        max_insns = min(max_insns or args.stop_at, args.stop_at)
+    options = RunOptions(native=args.native, mem_mib=args.mem,
+                         deterministic=args.deterministic or bool(args.record or args.replay),
+                         max_insns=max_insns, timeout_s=args.timeout, cmdline=args.cmdline,
                          modules=tuple(args.module), load_addr=args.load_addr, entry=args.entry,
                          console=console, stdin=stdin, argv=tuple(args.argv), fs_root=args.fs,
-                         disks=tuple(args.disk), disk_write=args.disk_write, terminal=terminal)
+                         disks=tuple(args.disk), disk_write=args.disk_write, terminal=terminal,
+                         gdb=args.gdb, gdb_wait=args.wait, trace=args.trace,
+                         trace_file=args.trace_file, record=args.record, replay=args.replay,
+                         stop_at=args.stop_at, coverage=args.coverage)
     return run_file(path, options)
 
 

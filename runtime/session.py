@@ -38,6 +38,20 @@ class RunOptions:
     disk_write: bool = False
     #: a terminal's descriptor for the interactive console (runtime.console), or None
     terminal: int | None = None
+    #: a gdb remote stub on [HOST:]PORT (runtime.debug.gdbstub); wait for gdb before the
+    #: first instruction
+    gdb: str | None = None
+    gdb_wait: bool = False
+    #: trace log categories (runtime.debug.trace) and where the log goes (None: stderr)
+    trace: frozenset[str] = frozenset()
+    trace_file: str | None = None
+    #: record the run's inputs to / replay them from a file (runtime.debug.replay)
+    record: str | None = None
+    replay: str | None = None
+    #: with gdb: the first stop is at this guest instruction count
+    stop_at: int | None = None
+    #: write the guest blocks executed as a drcov file (runtime.debug.drcov)
+    coverage: str | None = None
 
 
 def run_file(path: str, options: RunOptions | None = None) -> RunResult:
@@ -58,13 +72,82 @@ def run_file(path: str, options: RunOptions | None = None) -> RunResult:
                                             stdin=opts.stdin, stdout=opts.console,
                                             quiet=opts.console is None, capture=True))
     machine, state = prepare(path, opts)
-    if opts.terminal is None:
-        return machine.run(state)
-    from runtime.console import Console
+    return _run_observed(path, machine, state, opts)
 
-    machine.uart.live = True
-    with Console(opts.terminal, machine.uart.feed, machine.request_quit):
-        return machine.run(state)
+
+def _run_observed(path: str, machine: Machine, state: BootState, opts: RunOptions) -> RunResult:
+    """Run with what issue 17 attaches (runtime.debug): a gdb stub, a trace log, a
+    recording or a replay of the inputs. Each is installed only when asked for."""
+    import sys
+
+    from runtime.debug.replay import Recorder, RecordingError, Replayer
+
+    if opts.gdb is not None:
+        from runtime.debug.gdbstub import GdbStub
+
+        try:
+            stub = GdbStub(opts.gdb, opts.gdb_wait or opts.stop_at is not None)
+        except (OSError, ValueError) as err:
+            raise GuestLoadError(path, f"--gdb {opts.gdb}: cannot listen: {err}") from None
+        stub.attach(machine, opts.stop_at)
+    recorder = replayer = None
+    trace_out = None
+    try:
+        if opts.record is not None:
+            try:
+                rec_out = open(opts.record, "w")  # noqa: SIM115 - closed below
+            except OSError as err:
+                raise GuestLoadError(path, f"--record {opts.record}: {err.strerror}") from None
+            recorder = Recorder(machine, rec_out, {"guest": path, "native": opts.native,
+                                                   "mem_mib": opts.mem_mib})
+        if opts.replay is not None:
+            try:
+                replayer = Replayer(machine, opts.replay)
+            except RecordingError as err:
+                raise GuestLoadError(path, str(err)) from None
+        if opts.trace:
+            from runtime.debug.trace import Tracer
+
+            try:
+                trace_out = open(opts.trace_file, "w") if opts.trace_file else sys.stderr  # noqa: SIM115
+            except OSError as err:
+                raise GuestLoadError(path, f"--trace-file {opts.trace_file}: {err.strerror}") from None
+            tracer = Tracer(machine, opts.trace, trace_out)
+        coverage = None
+        if opts.coverage is not None:
+            from runtime.debug.drcov import Coverage
+
+            coverage = Coverage(machine)
+        if opts.terminal is None:
+            result = machine.run(state)
+        else:
+            from runtime.console import Console
+
+            machine.uart.live = True
+            with Console(opts.terminal, machine.uart.feed, machine.request_quit):
+                result = machine.run(state)
+        if coverage is not None:
+            try:
+                coverage.write(opts.coverage, path)  # type: ignore[arg-type]
+            except OSError as err:
+                raise GuestLoadError(path, f"--coverage {opts.coverage}: {err.strerror}") from None
+            result.stats["coverage"] = {"blocks": len(coverage.blocks)}
+        if opts.trace:
+            result.stats["trace"] = {"lines": tracer.lines}
+        if recorder is not None:
+            recorder.finish(result.outcome.value, machine.ram_digest())
+        if replayer is not None and opts.stop_at is None:
+            digest = machine.ram_digest()
+            same = digest == replayer.end.get("digest") and result.outcome.value == replayer.end.get("end")
+            result.stats["replay"] = {"digest": digest, "matches_recording": same}
+            sys.stderr.write(f"bt: replay of {opts.replay}: final state "
+                             f"{'matches' if same else 'DIFFERS FROM'} the recording\n")
+        return result
+    finally:
+        if recorder is not None:
+            recorder.out.close()
+        if trace_out is not None and trace_out is not sys.stderr:
+            trace_out.close()
 
 
 def _config(opts: RunOptions) -> MachineConfig:

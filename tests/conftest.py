@@ -44,3 +44,8 @@ def guest_elf(name: str) -> Path:
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-i386") is None,
                                 reason="qemu-system-i386 is not installed (apt-get install "
                                        "qemu-system-x86): the independent reference is absent")
+
+
+needs_gdb = pytest.mark.skipif(shutil.which("gdb") is None,
+                               reason="gdb is not installed (apt-get install gdb): the gdb stub "
+                                      "tests need a real gdb")

@@ -136,6 +136,12 @@ class Machine(RunLoop, PortIO, Results, PlatformWiring):
         self._interrupted_at = 0.0
         self._wall_armed = False  # deterministic time: the watchdog holds the wall limit
         self._watchdog = None
+        #: an attached debugger (runtime.debug.gdbstub.GdbStub): called at every stop point
+        self.debugger = None
+        #: the debugger's single step: stop once the instruction clock reaches this
+        self._debug_stop_at = NO_LIMIT
+        #: the debugger's watchpoints: count (and so stop) per instruction
+        self._debug_exact = False
         if not config.deterministic or config.timeout_s is not None:
             # deterministic time needs no watchdog for the devices, but a --timeout must end
             # a run even inside one long emu_start (the watchdog then arms the wall limit only)

@@ -64,7 +64,8 @@ class RunLoop:
         self.bus.advance(self._now())
 
     def _interrupt_ready(self) -> bool:
-        if not self.pic.pending():
+        if not self.pic.pending() or self._debug_stop_at - self.counter.insns == 1:
+            # a debugger's single step masks interrupts, as QEMU's gdb stub does
             return False
         if not self.uc.reg_read(X.UC_X86_REG_EFLAGS) & IF:
             return False
@@ -90,6 +91,9 @@ class RunLoop:
         while True:
             if self._quit_requested:
                 raise StopRun(Outcome.QUIT, "quit at the console (Ctrl-A x)")
+            if self.debugger is not None and self.counter.state.async_stop:
+                self.counter.state.async_stop = 0  # gdb's Ctrl-C while the guest idles
+                self.debugger.stop_point()
             self._sync_devices()
             if self.pic.pending():
                 if not self.uc.reg_read(X.UC_X86_REG_EFLAGS) & IF:
@@ -138,6 +142,7 @@ class RunLoop:
         """Set where the next emu_start must stop: instruction limit, deadline, IF wait."""
         target = self.config.max_insns if self.config.max_insns is not None else NO_LIMIT
         input_seq = self.uart.input_seq
+        target = min(target, self._debug_stop_at)
         nxt = self.bus.next_event_ns()
         self._armed_deadline_ns = nxt if nxt is not None else NO_LIMIT
         if isinstance(self.clock, InsnClock) and nxt is not None:
@@ -147,7 +152,7 @@ class RunLoop:
             # IF=1 but held by the sti / mov ss shadow: run exactly one instruction first
             target = min(target, self.counter.insns + 1)
             wait_if = False
-        exact = target - self.counter.insns <= EXACT_WINDOW
+        exact = target - self.counter.insns <= EXACT_WINDOW or self._debug_exact
         self.counter.set_exact(exact)
         if exact:
             self.stats.exact_runs += 1
@@ -172,14 +177,22 @@ class RunLoop:
         An unexpected exception (a bug of btvmm) ends the run as Outcome.INTERNAL with a
         crash report (:func:`runtime.endings.crash_report`); a Ctrl-C while
         :mod:`runtime.sigint` is handling it ends it as Outcome.INTERRUPTED."""
-        from runtime import sigint
 
         self._wall_deadline = time.monotonic() + (self.config.timeout_s or 0)
         self._io_fault = None
+        return self.resume(state)
+
+    def resume(self, state: BootState | None = None) -> RunResult:
+        """Run on from where the last run stopped (booting first with ``state``): the
+        Python API raises ``config.max_insns`` and calls this again; deterministic runs
+        only, as the real-time watchdog is closed at the end of a run."""
+        from runtime import sigint
+
         t0 = time.perf_counter()
         with sigint.target(self.interrupt):
             try:
-                self.boot(state)
+                if state is not None:
+                    self.boot(state)
                 outcome, message = self._loop()
             except StopRun as stop:
                 outcome, message = stop.outcome, stop.message
@@ -188,6 +201,8 @@ class RunLoop:
             finally:
                 if self._watchdog is not None:
                     self._watchdog.close()
+        if self.debugger is not None:
+            self.debugger.finished(self._exit_value)
         elapsed = time.perf_counter() - t0
         try:
             return self._result(outcome, message, elapsed)
@@ -214,6 +229,8 @@ class RunLoop:
         uc = self.uc
         limit = self.config.max_insns
         while True:
+            if self.debugger is not None:
+                self.debugger.stop_point()
             self._sync_devices()
             if self._interrupt_ready():
                 self._inject()

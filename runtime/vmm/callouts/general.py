@@ -134,6 +134,21 @@ def breakpoint(mon: CalloutHost, co: CalloutSite) -> bool:
     raise Fault(Vector.DB)
 
 
+def debugger_breakpoint(mon: CalloutHost, co: CalloutSite) -> bool:
+    """A debugger's software breakpoint (gdb ``Z0``) in front of a guest instruction: stop
+    the processor at the callout itself, so that the guest EIP recovered there is the
+    instruction's; resumed, the same callout passes once (:mod:`runtime.debug.target`)."""
+    debugger = getattr(mon, "debugger", None)
+    if debugger is None or debugger.target is None:
+        return False
+    linear = (mon.vcpu.v.cs.base + co.guest_eip) & MASK32
+    if not debugger.target.should_stop_at(linear):
+        return False
+    mon.cpu.set_reg(X.UC_X86_REG_EIP, mon.cpu.reg(X.UC_X86_REG_EIP) - 2)
+    mon.uc.emu_stop()
+    return True
+
+
 def adapted_store(mon: CalloutHost, co: CalloutSite) -> bool:
     """A store adaptive translation took over (it kept faulting on a guest page table):
     write through the guest's view; the monitor's write path drops the shadow entries

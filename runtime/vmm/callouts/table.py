@@ -9,6 +9,7 @@ from runtime.pc.cpustate import SEG_GDT, SEG_IDT
 from runtime.vmm.callouts.general import (
     adapted_store,
     breakpoint,
+    debugger_breakpoint,
     fpu,
     near16,
     popf,
@@ -60,7 +61,8 @@ HANDLERS: dict[str, Handler] = {
     "in": port_in, "out": port_out, "ins": string_io, "outs": string_io,
     "int n": software_interrupt, "int3": software_interrupt, "into": software_interrupt,
     "int1": software_interrupt, "undefined": undefined, "fpu": fpu,
-    "breakpoint": breakpoint, "adapted store": adapted_store,
+    "breakpoint": breakpoint, "debugger breakpoint": debugger_breakpoint,
+    "adapted store": adapted_store,
     "ret": near16, "jmp": near16, "call": near16, "jmp indirect": near16, "call indirect": near16,
     "cpuid": by_oracle, "rdtsc": by_oracle, "rdmsr": msr_access, "wrmsr": msr_access,
 }
