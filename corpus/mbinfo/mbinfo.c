@@ -13,7 +13,14 @@ struct mb_module { uint32_t start, end, string, reserved; };
 void kmain(uint32_t magic, struct multiboot_info *mbi)
 {
     check_eq("multiboot magic", magic, MULTIBOOT_BOOTLOADER_MAGIC);
-    printf("cmdline: %s\n", (mbi->flags & 4) ? (const char *)mbi->cmdline : "(none)");
+    /* the loader's command line starts with the kernel's path, which depends on where
+     * the corpus is checked out: print the path's last component and the rest as is */
+    const char *cmdline = (mbi->flags & 4) ? (const char *)mbi->cmdline : "(none)";
+    const char *tail = cmdline;
+    for (const char *c = cmdline; *c && *c != ' '; c++)
+        if (*c == '/')
+            tail = c + 1;
+    printf("cmdline: %s\n", tail);
     uint32_t n = (mbi->flags & 8) ? mbi->mods_count : 0;
     printf("modules: %u\n", n);
     struct mb_module *m = (struct mb_module *)mbi->mods_addr;
