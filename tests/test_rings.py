@@ -169,3 +169,35 @@ def test_selectors_show_guest_rpl(cpl: int) -> None:
     words = both(cpl, body)
     assert_done(words, cpl)
     assert words[5:] == (CS_SEL[cpl], CS_SEL[cpl], SS_SEL[cpl])
+
+
+# --- 16-bit code: exact natively, reported under the monitor (status 14) -----------------------
+CODE16 = 0x7000  # the 16-bit segment's base; its code at IP 0
+#: 16-bit code: "mov eax, 0x10" needs the 0x66 prefix there (66 b8 10 00 00 00), which a
+#: 32-bit decoder reads as "mov ax, 0x10; add [eax], al"; then "out 0xf4, eax" (66 e7 f4)
+CODE16_BYTES = bytes.fromhex("66b810000000" "66e7f4" "f4")
+
+
+def _code16_case(monitor: bool) -> tuple[object, object]:
+    main = (f"mov esi, {CODE16:#x}; " +
+            "".join(f"mov byte ptr [esi + {i}], {b:#x}; " for i, b in enumerate(CODE16_BYTES)) +
+            ".byte 0xea, 0, 0, 0, 0, 0x50, 0")  # jmp far 0x50:0 (keystone spells it 16-bit)
+    gdt16 = seg_desc(CODE16, 0xFFFF, 0x9A, flags=0x0)  # present code, D=0, byte granular
+    scen = Scenario(main, extra_gdt=RING_GDT + [gdt16])
+    return scen.run(monitor=monitor)
+
+
+def test_far_jump_to_16bit_code_runs_natively() -> None:
+    m, r = _code16_case(monitor=False)
+    # exit status (0x10 << 1) | 1: the 16-bit decoding, where 32-bit decoding would end elsewhere
+    assert r.outcome is Outcome.GUEST_EXIT and r.status == 0x21, r.report()  # type: ignore[attr-defined]
+    # the instruction clock decodes the block as 16-bit code: mov eax, imm32 / out / hlt
+    assert m.counter.offsets(CODE16, len(CODE16_BYTES)) == (0, 6, 9)  # type: ignore[attr-defined]
+
+
+def test_far_jump_to_16bit_code_is_reported_by_the_monitor() -> None:
+    _, r = _code16_case(monitor=True)
+    assert r.outcome is Outcome.UNSUPPORTED, r.report()  # type: ignore[attr-defined]
+    assert r.status == 14  # type: ignore[attr-defined]
+    msg = r.message  # type: ignore[attr-defined]
+    assert "16-bit code at guest EIP 0x0000" in msg and "0x0050" in msg and "mov eax, 0x10" in msg

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable
 
-from capstone import CS_ARCH_X86, CS_MODE_32, Cs
+from capstone import CS_ARCH_X86, CS_MODE_16, CS_MODE_32, Cs
 from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, Uc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
@@ -97,7 +97,11 @@ class InstructionCounter:
         #: told of each guest block decoded for the first time: (address, code, offsets)
         self.on_decode: Callable[[int, bytes, tuple[int, ...]], None] | None = None
         self._cs = Cs(CS_ARCH_X86, CS_MODE_32)
-        self._offsets: dict[tuple[int, int], tuple[int, ...]] = {}
+        self._cs16 = Cs(CS_ARCH_X86, CS_MODE_16)
+        #: the machine's answer to "is the running code segment 16-bit (D clear)?": its
+        #: blocks are decoded as 16-bit code, never as 32-bit (None: always 32-bit)
+        self.code16: Callable[[], bool] | None = None
+        self._offsets: dict[tuple[int, int, bool], tuple[int, ...]] = {}
         self.state = _ClockState()
         _lib.bt_clear_table(ctypes.byref(self.state))
         self._fill_cb = _FILL(self._fill)
@@ -134,7 +138,8 @@ class InstructionCounter:
 
     def offsets(self, address: int, size: int) -> tuple[int, ...]:
         """Offsets of the instructions of the block at ``address`` (cached)."""
-        key = (address, size)
+        code16 = self.code16 is not None and self.code16()
+        key = (address, size, code16)
         offs = self._offsets.get(key)
         if offs is None and self.provider is not None:
             offs = self.provider(address, size)
@@ -145,7 +150,8 @@ class InstructionCounter:
                 code = self._read_code(address, size)
             except Exception:  # noqa: BLE001 - never raise into C
                 code = b""
-            offs = tuple(i[0] - address for i in self._cs.disasm_lite(code, address)) or (0,)
+            cs = self._cs16 if code16 else self._cs
+            offs = tuple(i[0] - address for i in cs.disasm_lite(code, address)) or (0,)
             self._offsets[key] = offs
             if self.on_decode is not None and code:
                 self.on_decode(address, code, offs)
