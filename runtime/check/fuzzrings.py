@@ -87,13 +87,13 @@ def _flags(rng: random.Random, tag: str, ring: int, iopl: int, G) -> tuple[str, 
 
 
 def _interrupt_flag(rng: random.Random, tag: str, ring: int, iopl: int, G) -> tuple[str, int]:  # type: ignore[no-untyped-def]
-    if ring > iopl and rng.random() < 0.7:  # a #GP ends the program: not too often
+    if ring > iopl and rng.random() < 0.85:  # a #GP ends the program: not too often
         return "", ring
     return rng.choice(("cli\n", "sti\nnop\n", "cli\npushfd\npop ecx\n")), ring
 
 
 def _io(rng: random.Random, tag: str, ring: int, iopl: int, G) -> tuple[str, int]:  # type: ignore[no-untyped-def]
-    if ring > iopl and rng.random() < 0.7:
+    if ring > iopl and rng.random() < 0.85:
         return "", ring
     scratch = G._scratch(rng)
     forms = ["in al, 0x80\n", f"mov al, {rng.getrandbits(8):#x}\nout 0x80, al\n",
@@ -107,8 +107,9 @@ def _io(rng: random.Random, tag: str, ring: int, iopl: int, G) -> tuple[str, int
 
 def _selectors(rng: random.Random, tag: str, ring: int, iopl: int, G) -> tuple[str, int]:  # type: ignore[no-untyped-def]
     r = G._reg(rng)
-    return rng.choice((f"push cs\npop {r}\n", f"mov {r}, cs\n", f"mov {r}, ss\n",
-                       f"push ss\npop {r}\n")), ring
+    # push cs / push ss as bytes: keystone gives them a 0x66 prefix (a 16-bit push)
+    return rng.choice((G._bytes(0x0E) + f"pop {r}\n", f"mov {r}, cs\n", f"mov {r}, ss\n",
+                       G._bytes(0x16) + f"pop {r}\n")), ring
 
 
 def _descriptor(rng: random.Random, tag: str, ring: int, iopl: int, G) -> tuple[str, int]:  # type: ignore[no-untyped-def]
@@ -116,7 +117,7 @@ def _descriptor(rng: random.Random, tag: str, ring: int, iopl: int, G) -> tuple[
 
 
 def _segment(rng: random.Random, tag: str, ring: int, iopl: int, G) -> tuple[str, int]:  # type: ignore[no-untyped-def]
-    if rng.random() < 0.8:
+    if rng.random() < 0.9:
         sel = rng.choice(DATA_OK[ring])
         return f"mov ax, {sel:#x}\nmov {rng.choice(('ds', 'es', 'fs', 'gs'))}, ax\n", ring
     return f"mov ax, {rng.choice(FSGS_ANY):#x}\nmov {rng.choice(('fs', 'gs'))}, ax\n", ring
@@ -139,12 +140,12 @@ def _return_outward(rng: random.Random, tag: str, ring: int, iopl: int, G) -> tu
                 f"mov eax, {tag}_o\npush eax\nretf\n{tag}_o:\nmov ax, {rng.choice(DATA_OK[2]):#x}\n"
                 "mov ds, ax\nmov es, ax\n", 2)
     value = 0x2 | G._some_bits(rng, G._FLAG_BITS)
-    return (f"push {value:#x}\npush cs\nmov eax, {tag}_i\npush eax\niretd\n{tag}_i:\n",
+    return (f"push {value:#x}\n" + G._bytes(0x0E) + f"mov eax, {tag}_i\npush eax\niretd\n{tag}_i:\n",
             ring)
 
 
 def _privileged(rng: random.Random, tag: str, ring: int, iopl: int, G) -> tuple[str, int]:  # type: ignore[no-untyped-def]
-    if rng.random() < 0.75:  # #GP(0) ends the program: rare
+    if rng.random() < 0.85:  # #GP(0) ends the program: rare
         return "", ring
     return rng.choice(PRIVILEGED) + "\n", ring
 
