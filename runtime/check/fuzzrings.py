@@ -17,6 +17,12 @@ privileged instruction (#GP(0): the fault ends the program through the
 dump, as any fault does). It ends with ``int 0x80`` (DPL 3) back to the
 ring-0 chunk that entered it.
 
+No stretch pops VM = 1 with iretd: at CPL > 0 the SDM ignores it, while
+unicorn and qemu-system-i386 (QEMU's ``helper_ret_protected``, which checks
+no CPL) enter virtual-8086 mode, which the bare machine reports (status 14)
+and the monitor, following the SDM, does not (found by this generator when a
+16-bit ``push cs`` left garbage in an iretd frame).
+
 The GDT rows the stretches use (appended to the programs' GDT) and the TSS
 ring-1/2 stacks are :data:`GDT_ROWS` and :func:`tss_stacks`.
 """
