@@ -108,6 +108,11 @@ class Emission:
     annotations: list[Annotation] = field(default_factory=list)
 
 
+#: the rules whose emitted code depends on the flags mode (``cpl0``, ``viopl0``,
+#: ``iopl_exact``): only blocks holding one are translated again when the mode changes
+FLAGS_MODE_RULES = frozenset({"pushf", "popf"})
+
+
 class RewriteError(Exception):
     """A guest instruction form the translator cannot handle (reported, never guessed)."""
 
@@ -147,7 +152,8 @@ class Rewriter:
     At CPL 0 under IOPL 0 the real IOPL is 1 and pushfd/popfd get their fix-up
     sequences; at CPL 1 and 2 the real IOPL makes cli/sti/popfd decide as the
     guest's processor would (they stay IDENT), and pushf is exact as it is or a
-    callout. The monitor flushes the translation cache when the mode changes.
+    callout. When the mode changes the monitor drops the blocks holding pushf or popf
+    (:data:`FLAGS_MODE_RULES`); the rest of the cache is the same in every mode.
     """
 
     def __init__(self, layout: Layout) -> None:

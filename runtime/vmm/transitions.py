@@ -76,12 +76,16 @@ class Transitions:
         fpu_traps = bool(vcpu.v.cr[0] & (CR0_TS | CR0_EM))
         breakpoints = exec_breakpoints(vcpu.v.dr)
         rw = self.rewriter
-        if (mode, fpu_traps, breakpoints) != ((rw.cpl0, rw.viopl0, rw.iopl_exact),
-                                              rw.fpu_traps, rw.breakpoints):
+        if (fpu_traps, breakpoints) != (rw.fpu_traps, rw.breakpoints):
             (rw.cpl0, rw.viopl0, rw.iopl_exact), rw.fpu_traps, rw.breakpoints = (
                 mode, fpu_traps, breakpoints)
             self.tc.flush()  # the instruction clock forgets the old code (tc.on_flush)
             self.mstats.mode_flushes += 1
+        elif mode != (rw.cpl0, rw.viopl0, rw.iopl_exact):
+            # only pushf/popf translate differently: their blocks go, the rest stays
+            rw.cpl0, rw.viopl0, rw.iopl_exact = mode
+            self.tc.invalidate_flags_blocks()
+            self.mstats.flags_mode_changes += 1
 
     def _enter_kernel(self, eip: int) -> None:
         """Continue translated at guest ``eip`` (CPL, CS and the rest already set)."""
