@@ -14,6 +14,8 @@ same rules under qemu-system-i386 (corpus/expected/rings.out).
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from pcguest import CODE, RESULT, TSS, Scenario, asm, exit_code, gate, result_words, seg_desc
 
@@ -204,3 +206,34 @@ def test_far_jump_to_16bit_code_is_reported_by_the_monitor() -> None:
     assert r.status == 14  # type: ignore[attr-defined]
     msg = r.message  # type: ignore[attr-defined]
     assert "16-bit code at guest EIP 0x0000" in msg and "0x0050" in msg and "mov eax, 0x10" in msg
+
+
+# --- into ring 2 from ring 3: TSS.SS2:ESP2 (SDM vol 3A, 5.8.5 and 6.12.1) -------------------------
+@pytest.mark.parametrize("how", ["call gate", "interrupt gate"])
+def test_ring3_enters_ring2_on_the_tss_ring2_stack(how: str) -> None:
+    """User code reaches ring-2 code through a DPL-3 call gate (lcall) or interrupt gate
+    (int 0x42): the processor switches to TSS.SS2:ESP2 and pushes the caller's SS, ESP, (EFLAGS,)
+    CS, EIP; the ring-2 code stores SS, ESP and the frame, then ends with int 0x41."""
+    from pcguest import UCODE, to_ring3
+
+    target = ("r2: mov eax, ss; mov [0x5050], eax; mov [0x5054], esp; mov eax, [esp + 4];"
+              "mov [0x5058], eax; int 0x41;")
+    main = (f"mov dword ptr [{TSS + 0x14:#x}], {STACK[2]}; mov dword ptr [{TSS + 0x18:#x}], {SS_SEL[2]};"
+            + to_ring3() + target)
+    r2 = Scenario(main).address_of("r2")
+    gp, done = _handler(13, 4), _handler(0x41, 3)
+    done_addr = CODE + 0x1000 + ((len(asm(gp, CODE + 0x1000)) + 0xFF) & ~0xFF)
+    call_gate = struct.pack("<HHBBH", r2 & 0xFFFF, CS_SEL[2] & ~3, 0, 0xEC, r2 >> 16)  # DPL 3
+    user = ".byte 0x9a, 0, 0, 0, 0, 0x53, 0" if how == "call gate" else "int 0x42"
+    gates = {0x41: gate(done_addr, dpl=3), 0x42: gate(r2, selector=CS_SEL[2] & ~3, dpl=3)}
+    words = []
+    for monitor in (False, True):
+        scen = Scenario(main, user=user, handlers={13: gp, 0x41: done},
+                        extra_gdt=RING_GDT + [call_gate], gates=gates)
+        m, r = scen.run(monitor=monitor)
+        assert r.outcome is Outcome.GUEST_EXIT, r.report()
+        words.append((result_words(m, 1, MARK - RESULT)[0], *result_words(m, 3, 0x50)))
+    assert words[0] == words[1], words
+    mark, ss, esp, cs = words[0]
+    frame = 16 if how == "call gate" else 20  # SS, ESP, (EFLAGS,) CS, EIP
+    assert (mark, ss, esp, cs) == (0x41, SS_SEL[2], STACK[2] - frame, UCODE), [hex(w) for w in words[0]]
