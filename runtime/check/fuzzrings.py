@@ -107,8 +107,12 @@ def _io(rng: random.Random, tag: str, ring: int, iopl: int, G) -> tuple[str, int
     if ring <= iopl:  # unicorn stores a denied insb's element all the same: only where allowed
         forms.append(f"mov dx, 0x80\nmov edi, {scratch:#x}\ncld\ninsb\n")
     # a jmp ends unicorn's block: after a denied IN/OUT unicorn runs the rest of its block
-    # before the #GP (a known defect: README), so no store may follow in the same block
-    return rng.choice(forms) + f"jmp {tag}_j\n{tag}_j:\n", ring
+    # before the #GP (a known defect: README), so no store may follow in the same block; and
+    # the EFLAGS unicorn shows in the hook come from its lazy flags state, stale after an
+    # arithmetic instruction (the #GP frame's EFLAGS, VM included, were garbage natively):
+    # pushfd/popfd first makes them exact
+    fence = "pushfd\npopfd\n" if ring > iopl else ""
+    return fence + rng.choice(forms) + f"jmp {tag}_j\n{tag}_j:\n", ring
 
 
 def _selectors(rng: random.Random, tag: str, ring: int, iopl: int, G) -> tuple[str, int]:  # type: ignore[no-untyped-def]
