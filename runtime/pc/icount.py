@@ -26,6 +26,7 @@ from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
 import runtime.pc._hooks as _hooks_module
+from runtime.errors import StaleBuildError
 
 _TABLE = 1 << 14
 _WAYS = 4
@@ -76,6 +77,28 @@ BLOCK_KINDS = ("guest", "lookup_entry", "block_body", "other")
 
 
 NO_LIMIT = (1 << 63) - 1
+
+
+def _check_layout() -> None:
+    """Refuse a ``_hooks`` module built from another ``struct bt_clock`` than
+    :class:`_ClockState` mirrors: ``pip install -e`` builds the extension once, so after a
+    checkout or rebase that changed ``_hooks.c`` the old module stays and the C hook reads
+    and writes every field after the first change at shifted offsets (the monitor's clock
+    ran 10^12 instructions ahead: deterministic deadlines never came, guests hung)."""
+    size = getattr(_lib, "bt_clock_size", None)
+    built = None
+    if size is not None:
+        size.restype = ctypes.c_uint32
+        built = int(size())
+    if built != ctypes.sizeof(_ClockState):
+        raise StaleBuildError(
+            f"{_hooks_module.__file__}: built from an older runtime/pc/_hooks.c "
+            f"(struct bt_clock {built if built is not None else 'of unknown size'}, "
+            f"expected {ctypes.sizeof(_ClockState)} bytes): rebuild it with "
+            "'make .venv/.installed' or 'pip install -e .'")
+
+
+_check_layout()
 
 
 class InstructionCounter:
