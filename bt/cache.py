@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bt.blockmap import BlockMap, MapEntry
-from bt.rewrite import Annotation, CalloutSite, Rewriter
+from bt.rewrite import FLAGS_MODE_RULES, Annotation, CalloutSite, Rewriter
 from bt.scan import Scanner, Stop
 
 SLOTS = 1 << 16  # entries in each level of the lookup table
@@ -68,6 +68,8 @@ class TranslatorStats:
     guest_bytes_translated: int = 0
     #: seconds spent scanning and rewriting (translation speed: guest insns / this)
     translate_seconds: float = 0.0
+    #: blocks dropped because the flags mode changed (they held pushf/popf)
+    mode_invalidations: int = 0
     stop_reasons: Counter[str] = field(default_factory=Counter)
     #: translation-time: how many guest instructions each handling took
     handling: Counter[str] = field(default_factory=Counter)
@@ -224,6 +226,8 @@ class TranslationCache:
         #: until :meth:`reclaim`: the processor may still be inside one until it next
         #: leaves through the monitor
         self._dead: list[Block] = []
+        #: blocks whose code depends on the rewriter's flags mode (pushf/popf in them)
+        self.flags_blocks: set[Block] = set()
 
     # --- finding blocks -------------------------------------------------------------------------
     def lookup(self, cs_base: int, eip: int) -> Block | None:
@@ -328,9 +332,21 @@ class TranslationCache:
             self.blocks[(cs_base, eip)] = block
             for page in unit.pages:
                 self.pages.setdefault(page, set()).add(block)
+            if any(note.rule in FLAGS_MODE_RULES for note in emission.annotations):
+                self.flags_blocks.add(block)
         else:
             self._dead.append(block)  # one run, then nothing reaches it
         return block
+
+    def invalidate_flags_blocks(self) -> int:
+        """The rewriter's flags mode changed (the guest moved between CPL 0 and CPL 1/2, or
+        its IOPL changed): drop only the blocks translated for the old one; returns how many.
+        Every other block is the same in every flags mode and stays."""
+        blocks, self.flags_blocks = self.flags_blocks, set()
+        for block in blocks:
+            self.invalidate(block)
+        self.stats.mode_invalidations += len(blocks)
+        return len(blocks)
 
     def chain(self, ex: Exit, target: Block) -> None:
         """Patch exit ``ex`` to jump straight to ``target`` (same code segment base only)."""
@@ -396,6 +412,7 @@ class TranslationCache:
         if not block.valid:
             return
         block.valid = False
+        self.flags_blocks.discard(block)
         if self.blocks.get((block.cs_base, block.guest_eip)) is block:
             del self.blocks[(block.cs_base, block.guest_eip)]
         for page in block.pages:

@@ -108,6 +108,11 @@ class Emission:
     annotations: list[Annotation] = field(default_factory=list)
 
 
+#: the rules whose emitted code depends on the flags mode (``cpl0``, ``viopl0``,
+#: ``iopl_exact``): only blocks holding one are translated again when the mode changes
+FLAGS_MODE_RULES = frozenset({"pushf", "popf"})
+
+
 class RewriteError(Exception):
     """A guest instruction form the translator cannot handle (reported, never guessed)."""
 
@@ -141,14 +146,21 @@ class _Out:
 class Rewriter:
     """Turns :class:`Unit` s into block code for the addresses of ``layout``.
 
-    ``viopl0`` says whether the guest's virtual IOPL is 0 (then real IOPL is 1
-    and pushfd/popfd get their fix-up sequences); the monitor flushes the
-    translation cache when that changes.
+    The flags mode is the guest's: ``cpl0`` (the guest runs at CPL 0, not 1 or
+    2), ``viopl0`` (its virtual IOPL is 0) and ``iopl_exact`` (the real IOPL the
+    monitor gives it equals the virtual one: :meth:`runtime.vmm.vcpu.VirtualCpu.real_iopl`).
+    At CPL 0 under IOPL 0 the real IOPL is 1 and pushfd/popfd get their fix-up
+    sequences; at CPL 1 and 2 the real IOPL makes cli/sti/popfd decide as the
+    guest's processor would (they stay IDENT), and pushf is exact as it is or a
+    callout. When the mode changes the monitor drops the blocks holding pushf or popf
+    (:data:`FLAGS_MODE_RULES`); the rest of the cache is the same in every mode.
     """
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
         self.viopl0 = True
+        self.cpl0 = True
+        self.iopl_exact = False
         #: the guest's CR0.TS or EM is set: floating-point instructions become callouts
         self.fpu_traps = False
         #: linear addresses of enabled instruction breakpoints (DR0-DR3): translated code
@@ -316,13 +328,20 @@ class Rewriter:
                callouts: list[CalloutSite]) -> None:
         if g.insn.prefix[2] == 0x66:
             raise E.EncodeError("16-bit pushf")
-        if not self.viopl0:  # real IOPL = virtual IOPL: the image is exact as it is
-            self._copy(out, g, exits, callouts)
+        if (not self.viopl0) if self.cpl0 else self.iopl_exact:
+            self._copy(out, g, exits, callouts)  # real IOPL = virtual: the image is exact
             return
+        if not self.cpl0:  # CPL 1/2 under another real IOPL: emulated
+            raise E.EncodeError("pushf needs the callout")
         out.put_template(template("pushfd_iopl0"), g.eip, True, (FIX_NONE,) + (E.ECX,) * 5)
 
     def _popf(self, out: _Out, g: GuestInsn, exits: list[ExitSite],
               callouts: list[CalloutSite]) -> None:
+        if not self.cpl0:
+            # CPL 1/2: popf never changes IOPL, and changes IF only when CPL <= IOPL, which
+            # is what the real CPL 1 under the real IOPL chosen for it does (SDM vol 2, POPF)
+            self._copy(out, g, exits, callouts)
+            return
         if g.insn.prefix[2] == 0x66 or not self.viopl0:
             raise E.EncodeError("popf needs the callout")
         at = out.put_template(template("popfd_check"), g.eip, True, (FIX_NONE, FIX_NONE))

@@ -15,6 +15,11 @@ one named reason (QEMU's ``translator_loop`` records it in ``is_jmp``):
 * ``undecodable``: capstone does not know the bytes (the rewriter makes
   them raise #UD at that guest EIP, as the processor would).
 
+A code segment whose D bit is clear holds 16-bit code: ``code16`` scans it
+with capstone's 16-bit mode (operand and address size 16 unless prefixed by
+0x66/0x67), never as 32-bit code. The rewriter emits 32-bit code only, so the
+monitor reports such a unit (status 14) rather than translating it.
+
 Code is read through the guest's own view of its addresses (``read`` is a
 supervisor read of guest linear memory), 16 bytes at a time (capstone
 decodes its whole buffer: never hand it a page).
@@ -26,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from capstone import CS_ARCH_X86, CS_MODE_32, Cs, CsInsn
+from capstone import CS_ARCH_X86, CS_MODE_16, CS_MODE_32, Cs, CsInsn
 from capstone import x86_const as C
 
 from bt.classify import Rule, classify
@@ -75,6 +80,8 @@ class Unit:
     stop: Stop
     pages: frozenset[int] = field(default_factory=frozenset)
     undecodable: bytes = b""
+    #: decoded as 16-bit code (the code segment's D bit is clear)
+    code16: bool = False
 
     @property
     def end_eip(self) -> int:
@@ -94,8 +101,11 @@ class Scanner:
     def __init__(self, read: Callable[[int, int], bytes], cap: int = UNIT_CAP) -> None:
         self.read = read
         self.cap = cap
-        self.cs = Cs(CS_ARCH_X86, CS_MODE_32)
-        self.cs.detail = True
+        self.cs32 = Cs(CS_ARCH_X86, CS_MODE_32)
+        self.cs16 = Cs(CS_ARCH_X86, CS_MODE_16)
+        for cs in (self.cs32, self.cs16):
+            cs.detail = True
+        self.cs = self.cs32
         self.decoded = 0
 
     def _fetch(self, linear: int) -> bytes:
@@ -113,10 +123,12 @@ class Scanner:
             insn = next(self.cs.disasm(window, eip, 1), None)
         return insn
 
-    def scan(self, cs_base: int, eip: int, cap: int | None = None) -> Unit:
-        """Decode the unit at ``cs_base:eip``. The first fetch may raise (the caller reflects
-        the fault at ``eip``); a later unreadable instruction just ends the unit."""
+    def scan(self, cs_base: int, eip: int, cap: int | None = None, code16: bool = False) -> Unit:
+        """Decode the unit at ``cs_base:eip`` (``code16``: in a 16-bit code segment). The first
+        fetch may raise (the caller reflects the fault at ``eip``); a later unreadable
+        instruction just ends the unit."""
         cap = cap or self.cap
+        self.cs = self.cs16 if code16 else self.cs32
         insns: list[GuestInsn] = []
         pages: set[int] = set()
         stop = Stop.TOO_MANY
@@ -149,4 +161,4 @@ class Scanner:
                     and not holds_interrupts(g):
                 stop = Stop.PAGE_END
                 break
-        return Unit(cs_base, eip, insns, stop, frozenset(pages), undecodable)
+        return Unit(cs_base, eip, insns, stop, frozenset(pages), undecodable, code16)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, NoReturn
 
 from runtime import endings, sigint, validate
-from runtime.errors import GuestLoadError
+from runtime.errors import GuestLoadError, StaleBuildError
 from runtime.pc.devices.disk import DiskSpec
 from runtime.report import OUTCOMES, Outcome, RunResult, status_table
 
@@ -405,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
         return endings.INTERRUPTED_STATUS
     except BrokenPipeError:  # bt diff / explain / fuzz lost its stdout: its report is lost
         _flush_stdout()
+        return OUTCOMES[Outcome.BAD_INPUT][0]
+    except StaleBuildError as err:  # a native module older than its source: rebuild
+        sys.stderr.write(f"bt: {err}\n")
         return OUTCOMES[Outcome.BAD_INPUT][0]
     except SystemExit:
         raise

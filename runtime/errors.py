@@ -21,6 +21,11 @@ class GuestLoadError(Exception):
         super().__init__(f"{_one_line(path)}: {_one_line(problem)}")
 
 
+class StaleBuildError(ImportError):
+    """A native module of btvmm was built from older sources than the checkout's (the
+    CLI prints the line and exits with status 2; rebuild with ``make .venv/.installed``)."""
+
+
 def _one_line(text: str) -> str:
     """Escape line breaks so that a file name or OS message cannot split the line."""
     return text.replace("\r", "\\r").replace("\n", "\\n")

@@ -263,3 +263,23 @@ def test_paging_and_self_modifying_chunks(tmp_path: Path) -> None:
     assert mon.shadow.stats.cr3_switches > 6  # type: ignore[attr-defined]
     assert mon.shadow.stats.trace_faults > 0  # type: ignore[attr-defined]
     assert mon.mstats.code_page_writes > 0  # type: ignore[attr-defined]
+
+
+def test_ring1_ring2_chunks(tmp_path: Path) -> None:
+    """Programs made of ring-1/2 stretches only (runtime/check/fuzzrings.py): the monitor
+    equals the native run, qemu-system-i386 where it runs; the stretches do reach rings 1
+    and 2 (far calls through their gates, I/O and flags work there)."""
+    from runtime.check import fuzzrings
+
+    rng = random.Random(91)
+    program = Program(91, [fuzzrings.chunk_rings(rng, f"c{i}") for i in range(16)])
+    path = _write(program, tmp_path)
+    native, _ = run_state(path, fuzz.OPTIONS, True)
+    monitor, mon = run_state(path, fuzz.OPTIONS, False)
+    assert native.outcome == "exit" and monitor.key() == native.key()
+    callouts = mon.mstats.callouts  # type: ignore[attr-defined]
+    # each stretch is entered by an emulated iretd; a #GP at ring 1/2 may end the program
+    assert callouts["iret"] >= 4 and callouts["far call"] > 0, callouts
+    if diff.qemu_available():
+        out, status = diff.run_qemu(path, 128, timeout=20)
+        assert (out, status) == (native.output, 1)

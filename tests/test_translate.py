@@ -1074,7 +1074,8 @@ def test_pushfd_popfd_with_if_and_iopl_changes() -> None:
     )
     _, r = run_both(scenario(main), rules=("pushf (inline)", "popf (inline)", "popf (callout)",
                                            "pushf (callout)"))
-    assert r.stats["monitor"]["mode_flushes"] >= 2  # to IOPL 3 and back to 0
+    assert r.stats["monitor"]["flags_mode_changes"] >= 2  # to IOPL 3 and back to 0
+    assert r.stats["translator"]["mode_invalidations"] >= 2  # the blocks of pushf/popf
 
 
 def test_cli_sti() -> None:

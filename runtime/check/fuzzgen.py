@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 
 from keystone import KS_ARCH_X86, KS_MODE_32, Ks
 
+from runtime.check import fuzzrings
+
 BASE = 0x100000
 IMAGE_SIZE = 0x10000
 MAIN = BASE + 0x40  # the prologue and the chunks
@@ -71,7 +73,7 @@ DSES_SELECTORS = (0x10, 0x23, 0x68)
 #: engine's stale code after a CR4 write: corpus/regressions.)
 KNOWN = ("ds_base",)
 _avoid: set[str] = set()
-GDT_ENTRIES = 16
+GDT_ENTRIES = 22  # 16 rows of ring 0 and 3, 6 of rings 1 and 2 (runtime/check/fuzzrings.py)
 HANDLER_VECTORS = tuple(range(0x30, 0x3C))
 #: exception vectors whose handlers return (#DB from icebp, #BP from int3, #OF from into);
 #: the others record the fault and dump. #BP and #OF have DPL 3 gates (ring 3 uses them).
@@ -143,6 +145,7 @@ def gdt_image(gate_target: int, code_accessed: bool = True) -> bytes:
         seg_desc(BASE, 0xFFF, 0xF2, 0x4),  # 0x68 DPL 3 data at BASE, limit 0xfff
         seg_desc(SCRATCH, 0xF, 0x96, 0x4),  # 0x70 expand-down
         seg_desc(SCRATCH, 0x7, 0x82, 0x0),  # 0x78 an LDT descriptor (never loaded)
+        *fuzzrings.gdt_rows(code_accessed, _slot(RING1_SERVICE), gate_target),  # 0x80-0xa8
     ]
     assert len(entries) == GDT_ENTRIES
     return b"".join(entries)
@@ -357,10 +360,13 @@ def chunk_int(rng: random.Random, _tag: str) -> str:
 
 
 def chunk_ring3(rng: random.Random, tag: str) -> str:
+    """iretd to a ring-3 routine, back through int 0x80. RESUME and KESP are stored through
+    SS: a chunk may have left DS = 0x68 (based at BASE), and a store through it would leave
+    an older RESUME for int 0x80 to jump to (an endless loop)."""
     flags = 0x2 | rng.choice((0, 0x200)) | rng.choice((0, 0x1000, 0x2000, 0x3000)) | rng.choice(
         (0, 0x1, 0x40, 0x881, 0x400))
     routine = USER + 0x100 * rng.randrange(USER_ROUTINES)
-    return (f"mov dword ptr [{RESUME:#x}], {tag}_back\nmov dword ptr [{KESP:#x}], esp\n"
+    return (f"mov dword ptr ss:[{RESUME:#x}], {tag}_back\nmov dword ptr ss:[{KESP:#x}], esp\n"
             f"mov {_reg(rng)}, {_imm(rng):#x}\n"
             f"push {UDATA:#x}\npush {USTACK_TOP:#x}\npush {flags:#x}\npush {UCODE:#x}\n"
             f"push {routine:#x}\niretd\n{tag}_back:\n")
@@ -760,7 +766,7 @@ CHUNKS: tuple[tuple[int, Chunk], ...] = (
     (4, chunk_system_reads), (4, chunk_int), (3, chunk_ring3), (3, chunk_far), (1, chunk_io),
     (2, chunk_control_regs), (2, chunk_debug_regs), (2, chunk_port_io), (1, chunk_cache),
     (1, chunk_ldt), (2, chunk_far_pointer), (2, chunk_trap), (2, chunk_loops), (1, chunk_cpuid),
-    (1, chunk_msr), (2, chunk_paging), (2, chunk_smc),
+    (1, chunk_msr), (2, chunk_paging), (2, chunk_smc), (4, fuzzrings.chunk_rings),
 )
 
 # --- the skeleton --------------------------------------------------------------------------------------
@@ -779,6 +785,7 @@ def _slot(i: int) -> int:
 SLOT_OF = {**{v: 1 + i for i, v in enumerate(HANDLER_VECTORS)}, 0x80: 13, 0x81: 14,
            **{v: 16 + v for v in range(32)}}
 UD_ENTRY = 48
+RING1_SERVICE = 50  # the DPL-2 call gate's ring-1 target: returns with retf
 
 
 def _handlers(rng: random.Random) -> dict[int, str]:
@@ -917,6 +924,7 @@ class Program:
                                   BASE, 0, 0, BASE), 0x38)
         put(MAIN, assemble(self.source(False), MAIN), RUNTIME - MAIN)
         put(RUNTIME_FAR, assemble("add ebx, 3\nretf\n", RUNTIME_FAR), SLOT)
+        put(_slot(RING1_SERVICE), assemble("add ebx, 5\nretf\n", _slot(RING1_SERVICE)), SLOT)
         idt = bytearray(256 * 8)  # not-present gates
         for v, body in _handlers(rng).items():
             addr = _slot(SLOT_OF[v])
@@ -931,7 +939,8 @@ class Program:
         gdt = gdt_image(RUNTIME_FAR, self.code_accessed)
         put(GDT, gdt, IDT - GDT)
         put(IDT, bytes(idt), TSS - IDT)
-        put(TSS, struct.pack("<III", 0, KSTACK0_TOP, KDATA), 0x68)
+        put(TSS, struct.pack("<III", 0, KSTACK0_TOP, KDATA) + fuzzrings.tss_stacks(USTACK_TOP),
+            0x68)
         put(TABLE_PTRS, struct.pack("<HIHI", len(gdt) - 1, GDT, 256 * 8 - 1, IDT), 0x10)
         put(HEXTAB, b"0123456789abcdef", 16)
         put(NAMES, b"".join((n + "=").encode().ljust(8, b"\0") for n in DUMPED), 0x100)

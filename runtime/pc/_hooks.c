@@ -161,6 +161,14 @@ void bt_insn_hook(void *uc, uint64_t address, uint32_t size, struct bt_clock *s)
     s->insns += n;
 }
 
+/* sizeof(struct bt_clock): icount.py compares it with its ctypes mirror at import, so
+ * that a module built from an older layout is refused instead of read and written at
+ * shifted offsets (a stale build charged garbage: the instruction clock ran 10^12 ahead) */
+uint32_t bt_clock_size(void)
+{
+    return (uint32_t)sizeof(struct bt_clock);
+}
+
 void bt_clear_table(struct bt_clock *s)
 {
     for (uint32_t i = 0; i < BT_TABLE_SIZE; i++) {

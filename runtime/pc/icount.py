@@ -20,12 +20,13 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable
 
-from capstone import CS_ARCH_X86, CS_MODE_32, Cs
+from capstone import CS_ARCH_X86, CS_MODE_16, CS_MODE_32, Cs
 from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, Uc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
 import runtime.pc._hooks as _hooks_module
+from runtime.errors import StaleBuildError
 
 _TABLE = 1 << 14
 _WAYS = 4
@@ -78,6 +79,28 @@ BLOCK_KINDS = ("guest", "lookup_entry", "block_body", "other")
 NO_LIMIT = (1 << 63) - 1
 
 
+def _check_layout() -> None:
+    """Refuse a ``_hooks`` module built from another ``struct bt_clock`` than
+    :class:`_ClockState` mirrors: ``pip install -e`` builds the extension once, so after a
+    checkout or rebase that changed ``_hooks.c`` the old module stays and the C hook reads
+    and writes every field after the first change at shifted offsets (the monitor's clock
+    ran 10^12 instructions ahead: deterministic deadlines never came, guests hung)."""
+    size = getattr(_lib, "bt_clock_size", None)
+    built = None
+    if size is not None:
+        size.restype = ctypes.c_uint32
+        built = int(size())
+    if built != ctypes.sizeof(_ClockState):
+        raise StaleBuildError(
+            f"{_hooks_module.__file__}: built from an older runtime/pc/_hooks.c "
+            f"(struct bt_clock {built if built is not None else 'of unknown size'}, "
+            f"expected {ctypes.sizeof(_ClockState)} bytes): rebuild it with "
+            "'make .venv/.installed' or 'pip install -e .'")
+
+
+_check_layout()
+
+
 class InstructionCounter:
     """Counts retired guest instructions of one engine and stops it on request.
 
@@ -97,7 +120,11 @@ class InstructionCounter:
         #: told of each guest block decoded for the first time: (address, code, offsets)
         self.on_decode: Callable[[int, bytes, tuple[int, ...]], None] | None = None
         self._cs = Cs(CS_ARCH_X86, CS_MODE_32)
-        self._offsets: dict[tuple[int, int], tuple[int, ...]] = {}
+        self._cs16 = Cs(CS_ARCH_X86, CS_MODE_16)
+        #: the machine's answer to "is the running code segment 16-bit (D clear)?": its
+        #: blocks are decoded as 16-bit code, never as 32-bit (None: always 32-bit)
+        self.code16: Callable[[], bool] | None = None
+        self._offsets: dict[tuple[int, int, bool], tuple[int, ...]] = {}
         self.state = _ClockState()
         _lib.bt_clear_table(ctypes.byref(self.state))
         self._fill_cb = _FILL(self._fill)
@@ -134,7 +161,8 @@ class InstructionCounter:
 
     def offsets(self, address: int, size: int) -> tuple[int, ...]:
         """Offsets of the instructions of the block at ``address`` (cached)."""
-        key = (address, size)
+        code16 = self.code16 is not None and self.code16()
+        key = (address, size, code16)
         offs = self._offsets.get(key)
         if offs is None and self.provider is not None:
             offs = self.provider(address, size)
@@ -145,7 +173,8 @@ class InstructionCounter:
                 code = self._read_code(address, size)
             except Exception:  # noqa: BLE001 - never raise into C
                 code = b""
-            offs = tuple(i[0] - address for i in self._cs.disasm_lite(code, address)) or (0,)
+            cs = self._cs16 if code16 else self._cs
+            offs = tuple(i[0] - address for i in cs.disasm_lite(code, address)) or (0,)
             self._offsets[key] = offs
             if self.on_decode is not None and code:
                 self.on_decode(address, code, offs)

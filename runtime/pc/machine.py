@@ -39,7 +39,7 @@ from runtime.pc.portio import PortIO
 from runtime.pc.results import Results
 from runtime.pc.runloop import RunLoop, StopRun
 from runtime.pc.stringio import StringIo
-from runtime.pc.x86 import ERROR_CODE_VECTORS, Descriptor, Vector, vector_name
+from runtime.pc.x86 import ERROR_CODE_VECTORS, SEG_DB, Descriptor, Vector, vector_name
 from runtime.report import Outcome
 
 MIB = 1 << 20
@@ -112,6 +112,7 @@ class Machine(RunLoop, PortIO, Results, PlatformWiring):
         self.mem = GuestMemory(self._read_phys, self.uc.mem_write, self.ram_size, self._paging_regs)
         self.delivery = InterruptDelivery(self.uc, self.cpu, self.mem)
         self.counter = InstructionCounter(self.uc, self.read_linear)
+        self.counter.code16 = self._code16
         self.clock: Clock = (InsnClock(lambda: self.counter.insns) if config.deterministic
                              else RealClock())
         self.disks = open_disks(config.disks, config.disk_write)  # DiskError: bad image
@@ -125,7 +126,7 @@ class Machine(RunLoop, PortIO, Results, PlatformWiring):
         self._exit_at: tuple[object, int, int] | None = None
         self._io_fault: tuple[object, int] | None = None
         self._insn_clock = isinstance(self.clock, InsnClock)
-        self._io_blocks: dict[tuple[int, int], tuple[bytes, list[tuple[int, int, bool]]]] = {}
+        self._io_blocks: dict[tuple[int, int, bool], tuple[bytes, list[tuple[int, int, bool]]]] = {}
         self._io_mark = -1
         self._io_rank = 0
         self._io_here: tuple[int, int] | None = None
@@ -202,6 +203,12 @@ class Machine(RunLoop, PortIO, Results, PlatformWiring):
         self.cpu.load()
         base = self.cpu.seg(SEG_CS).base
         return self.mem.read((base + eip) & 0xFFFFFFFF, size)
+
+    def _code16(self) -> bool:
+        """The running code segment is 16-bit (D clear, SDM vol 3A 3.4.5): the decoders of
+        the I/O lookup and the instruction clock decode its code as 16-bit."""
+        self.cpu.load()
+        return not self.cpu.seg(SEG_CS).flags & SEG_DB
 
     def read_linear(self, linear: int, n: int) -> bytes:
         """Guest linear memory through the guest's page tables, as a supervisor access."""

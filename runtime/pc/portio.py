@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 
-from capstone import CS_ARCH_X86, CS_MODE_32, Cs
+from capstone import CS_ARCH_X86, CS_MODE_16, CS_MODE_32, Cs
 from unicorn import Uc
 from unicorn import x86_const as X
 
@@ -26,6 +26,7 @@ from runtime.pc.runloop import EXACT_WINDOW
 from runtime.pc.x86 import IOPL_SHIFT
 
 _CS = Cs(CS_ARCH_X86, CS_MODE_32)
+_CS16 = Cs(CS_ARCH_X86, CS_MODE_16)  # for a code segment with D clear: never decoded as 32-bit
 _PORT_IO = frozenset({"in", "out"})
 _STRING_IO = frozenset({"insb", "insw", "insd", "outsb", "outsw", "outsd"})
 
@@ -92,21 +93,23 @@ class PortIO:
             code = self.read_linear(start, size)
         except (PageFault, PhysicalAccessError):
             return []
-        cached = self._io_blocks.get((start, size))
+        code16 = self._code16()
+        cached = self._io_blocks.get((start, size, code16))
         if cached is not None and cached[0] == code:
             return cached[1]
         found = []
-        for addr, length, mnemonic, _ in _CS.disasm_lite(code, start):
+        for addr, length, mnemonic, _ in (_CS16 if code16 else _CS).disasm_lite(code, start):
             if mnemonic in _PORT_IO:
                 found.append((addr, length, False))
             elif mnemonic in _STRING_IO or mnemonic.split(" ")[-1] in _STRING_IO:
                 found.append((addr, length, mnemonic.startswith("rep")))
-        self._io_blocks[(start, size)] = (code, found)
+        self._io_blocks[(start, size, code16)] = (code, found)
         return found
 
     def _insn_length(self, eip: int) -> int:
         try:
-            return next(_CS.disasm_lite(self._read_code(eip, 15), eip, 1))[1]
+            decoder = _CS16 if self._code16() else _CS
+            return next(decoder.disasm_lite(self._read_code(eip, 15), eip, 1))[1]
         except (PageFault, PhysicalAccessError, StopIteration):
             return 1
 

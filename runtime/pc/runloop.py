@@ -269,6 +269,9 @@ class RunLoop:
                 ctx, fault_eip = self._io_fault
                 self._io_fault = None
                 uc.context_restore(ctx)
+                # the block was charged in full at its start: only what came before the
+                # denied instruction retired (the rest of the block never ran on a processor)
+                self.counter.after_run(self._pc(fault_eip), faulted=True)
                 self._deliver(Event(Vector.GP, fault_eip, 0, fault_eip))
                 continue
             if limit is not None and self.counter.insns >= limit:

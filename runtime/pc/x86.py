@@ -14,6 +14,8 @@ from enum import IntEnum
 CF, PF, AF, ZF, SF = 1 << 0, 1 << 2, 1 << 4, 1 << 6, 1 << 7
 TF, IF, DF, OF = 1 << 8, 1 << 9, 1 << 10, 1 << 11
 IOPL_SHIFT = 12
+#: the D/B bit of a segment cache's flags (SDM vol 3A, 3.4.5): 32-bit code / stack segment
+SEG_DB = 1 << 22
 IOPL_MASK = 3 << IOPL_SHIFT
 NT, RF, VM, AC, VIF, VIP, ID = 1 << 14, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21
 EFLAGS_FIXED1 = 1 << 1

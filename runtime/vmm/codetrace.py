@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from bt.cache import Block
 from runtime.pc.paging import PageFault, PhysicalAccessError
-from runtime.pc.x86 import CR0_PG, PTE_A
+from runtime.pc.runloop import StopRun
+from runtime.pc.x86 import CR0_PG, PTE_A, SEG_DB
+from runtime.report import Outcome
 from runtime.vmm.monitor_space import map_written, protect_page
 
 MASK32 = 0xFFFFFFFF
@@ -52,6 +54,8 @@ class CodeTracing:
         base = self.vcpu.v.cs.base
         if self.vcpu.v.cpl == 3:  # never by design: user code runs direct
             self.mstats.user_blocks_translated += 1
+        if not self.vcpu.v.cs.flags & SEG_DB:
+            self._refuse_code16(eip)
         block = self.tc.lookup(base, eip)
         if block is None:
             mapping: dict[int, int] = {}
@@ -85,6 +89,20 @@ class CodeTracing:
         cached about translated code."""
         self._code_lpages.clear()
         self.counter.forget_code()
+
+    def _refuse_code16(self, eip: int) -> None:
+        """A 16-bit code segment (D clear) at CPL 0-2: decoded as 16-bit code and reported
+        (status 14), never translated as 32-bit code (the rewriter emits 32-bit code only)."""
+        cs = self.vcpu.v.cs
+        try:
+            unit = self.scanner.scan(cs.base, eip, cap=1, code16=True)
+            first = f": {unit.insns[0].text}" if unit.insns else ""
+        except Exception:  # noqa: BLE001 - an unreadable first instruction: the report stands
+            first = ""
+        raise StopRun(Outcome.UNSUPPORTED,
+                    f"16-bit code at guest EIP {eip:#06x} in code segment {cs.selector:#06x} "
+                    f"(base {cs.base:#010x}, D=0){first}: 16-bit guest code at CPL "
+                    f"{self.vcpu.v.cpl} is not translated")
 
     def _tc_offsets(self, address: int, size: int) -> tuple[int, ...] | None:
         """For the instruction clock: retiring instructions of translated code at ``address``."""

@@ -26,6 +26,7 @@ from runtime.pc.paging import PageFault, PhysicalAccessError
 from runtime.pc.runloop import StopRun
 from runtime.pc.x86 import Vector
 from runtime.report import Outcome
+from runtime.vmm.callouts import privilege
 from runtime.vmm.callouts.table import HANDLERS
 from runtime.vmm.monitor_space import CALLOUT_VECTOR
 
@@ -93,6 +94,7 @@ class Dispatch:
             raise StopRun(Outcome.UNSUPPORTED, f"no emulation for {co.handler!r} at guest EIP "
                                              f"{co.guest_eip:#010x}")
         try:
+            privilege.check(self, co)  # the guest's CPL and IOPL, not the real CPL 1
             redirected = handler(self, co)
         except Fault as fault:
             self._fault_at(co.guest_eip, fault.vector, fault.error_code, co.retires)

@@ -101,6 +101,7 @@ class MonitorStats:
     translated_entries: int = 0
     user_entries: int = 0
     mode_flushes: int = 0
+    flags_mode_changes: int = 0  # guest CPL 0 <-> 1/2 or IOPL: pushf/popf blocks dropped
     gate_emulations: int = 0
     relocations: int = 0
     borrowed_slots: int = 0

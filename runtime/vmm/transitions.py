@@ -68,16 +68,24 @@ class Transitions:
     """Entering the guest where the virtual CPU says, and the real CPU made to match."""
 
     def _check_iopl_mode(self) -> None:
-        """Translations assume a virtual IOPL of 0 or not (pushfd/popfd sequences) and the
+        """Translations assume a flags mode (guest CPL 0 or 1/2, virtual IOPL 0 or not, the
+        real IOPL equal to the virtual one or not: the pushfd/popfd sequences) and the
         guest's CR0.TS/EM clear or not (floating point as callouts): keep them true."""
-        viopl0 = self.vcpu.v.iopl == 0
-        fpu_traps = bool(self.vcpu.v.cr[0] & (CR0_TS | CR0_EM))
-        breakpoints = exec_breakpoints(self.vcpu.v.dr)
+        vcpu = self.vcpu
+        mode = (vcpu.v.cpl == 0, vcpu.v.iopl == 0, vcpu.iopl_exact())
+        fpu_traps = bool(vcpu.v.cr[0] & (CR0_TS | CR0_EM))
+        breakpoints = exec_breakpoints(vcpu.v.dr)
         rw = self.rewriter
-        if (viopl0, fpu_traps, breakpoints) != (rw.viopl0, rw.fpu_traps, rw.breakpoints):
-            rw.viopl0, rw.fpu_traps, rw.breakpoints = viopl0, fpu_traps, breakpoints
+        if (fpu_traps, breakpoints) != (rw.fpu_traps, rw.breakpoints):
+            (rw.cpl0, rw.viopl0, rw.iopl_exact), rw.fpu_traps, rw.breakpoints = (
+                mode, fpu_traps, breakpoints)
             self.tc.flush()  # the instruction clock forgets the old code (tc.on_flush)
             self.mstats.mode_flushes += 1
+        elif mode != (rw.cpl0, rw.viopl0, rw.iopl_exact):
+            # only pushf/popf translate differently: their blocks go, the rest stays
+            rw.cpl0, rw.viopl0, rw.iopl_exact = mode
+            self.tc.invalidate_flags_blocks()
+            self.mstats.flags_mode_changes += 1
 
     def _enter_kernel(self, eip: int) -> None:
         """Continue translated at guest ``eip`` (CPL, CS and the rest already set)."""

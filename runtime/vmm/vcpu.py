@@ -3,14 +3,24 @@
 Ring compression makes the real processor differ from the guest's belief in
 a few places only, and the monitor keeps exactly those here:
 
-* the CPL: guest kernel code (CPL 0) runs translated at real CPL 1; guest
-  user code runs direct at CPL 3, real = virtual;
+* the CPL: guest code at CPL 0, 1 and 2 runs translated at real CPL 1 (ring
+  compression, as VMware's monitor translated any CPL < 3); guest user code
+  runs direct at CPL 3, real = virtual. The guest's CPL lives here, and every
+  privilege check a translation or callout makes is against it (SDM vol 3A,
+  5.5-5.9): privileged instructions are #GP(0) at virtual CPL 1 and 2 however
+  the real CPL 1 would let them run (:mod:`runtime.vmm.privilege`);
 * CS: the real selector is the guest's, but while translated code runs the
   real CS cache is flat (base 0, DPL 1) because the code runs from the
   translation cache; the guest's CS cache (its base) lives here;
-* EFLAGS.IOPL: real IOPL 1 while translated code runs with virtual IOPL 0
-  (cli/sti/popfd then run at CPL 1 and move the real IF, which *is* the
-  virtual IF); real = virtual in user code;
+* EFLAGS.IOPL: chosen so that the real processor at CPL 1 makes the guest's
+  IOPL-sensitive decision for cli/sti/popfd itself (SDM vol 3A, 2.5 and vol 2,
+  CLI/STI/POPF: allowed when CPL <= IOPL): at virtual CPL 0 the real IOPL is 1
+  under a virtual IOPL 0 (so cli/sti/popfd run and move the real IF, which *is*
+  the virtual IF), else the virtual one; at virtual CPL 1 and 2 it is 1 when
+  virtual CPL <= virtual IOPL and 0 otherwise (then cli/sti fault #GP(0) at
+  the real CPL 1 exactly where the guest's would, and popfd keeps IF). The
+  pushed image of pushf is given the virtual IOPL back where the two differ
+  (:meth:`VirtualCpu.iopl_exact`); real = virtual in user code;
 * GDTR and LDTR: the real ones are the guest's own (``sgdt`` at ring 3 shows
   the guest's GDT, as it must for direct execution) unless the guest's tables
   hold descriptors the processor must not act on by itself (a task gate or
@@ -83,9 +93,17 @@ class VirtualCpu:
         return self.v.cpl < 3
 
     def real_iopl(self) -> int:
-        if self.v.cpl == 3 or self.v.iopl:
-            return self.v.iopl
-        return 1
+        """The real IOPL for the current virtual CPL and IOPL (see the module docstring)."""
+        cpl, iopl = self.v.cpl, self.v.iopl
+        if cpl == 3 or (cpl == 0 and iopl):
+            return iopl
+        if cpl == 0:
+            return 1
+        return 1 if cpl <= iopl else 0
+
+    def iopl_exact(self) -> bool:
+        """The real IOPL equals the virtual one (pushf's image needs no fix-up)."""
+        return self.real_iopl() == self.v.iopl
 
     def real_eflags(self, eflags: int) -> int:
         return (eflags & ~IOPL_MASK) | (self.real_iopl() << IOPL_SHIFT)
@@ -174,6 +192,8 @@ class VirtualCpu:
             self.real.set_reg(regid, value)
 
     def load_code_and_stack(self, cs: SegCache, ss: SegCache, cpl: int) -> None:
+        """A privilege change (the caller sets EFLAGS after it, which gives the real IOPL
+        for the new CPL)."""
         self.v.cs = cs
         self.v.cpl = cpl
         self.real.load_code_and_stack(self.real_cs(cs, cpl), ss, 3 if cpl == 3 else 1)

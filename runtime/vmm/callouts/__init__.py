@@ -17,8 +17,10 @@ Here live the interface a handler sees of the monitor (:mod:`.host`: the
 virtual CPU, guest memory, the port bus and a few services, never the whole
 monitor), operand access (:mod:`.operands`), segment loads and far transfers
 (:mod:`.segment_ops`), system registers and instructions (:mod:`.system`),
-port I/O (:mod:`.io`), flags, interrupts and the rest (:mod:`.general`), and
-the table (:mod:`.table`).
+port I/O (:mod:`.io`), flags, interrupts and the rest (:mod:`.general`), the
+privilege checks made against the guest's CPL and IOPL before a handler runs
+(:mod:`.privilege`: the guest may run translated at CPL 0, 1 or 2), and the
+table (:mod:`.table`).
 
 May import: :mod:`runtime.pc`, the monitor's parts below the monitor itself
 (:mod:`runtime.vmm.vcpu`, :mod:`runtime.vmm.segments`,

@@ -1,7 +1,7 @@
 """Port I/O: in, out, ins, outs (with rep), against the port bus.
 
-The I/O permission check is the translator's business (an in/out reaches a
-callout only where the guest may do it at its CPL and IOPL); a callout reads
+The I/O permission check against the guest's CPL, IOPL and TSS bitmap is
+made before the handler runs (:mod:`runtime.vmm.callouts.privilege`); a callout reads
 or writes the device and, as the bare machine's I/O hooks do, lets a raised
 interrupt or a moved device deadline stop the run at the next block start.
 """
