@@ -124,3 +124,19 @@ def test_native_counter_pays_nothing_for_code_layout() -> None:
     assert result.stats["block_table_evictions"] == 0
     assert result.stats["block_table_misses"] < 1000
     assert result.stats["block_runs"]["guest"] == result.stats["blocks"]
+
+
+def test_os_boot_row_boots_btos_as_its_qemu_transcripts_were_made() -> None:
+    """The os-boot row (issue 16: btos's boot in the bench) runs qemu with the command line
+    corpus/reference.py made btos's autorun transcript with: the same kernel, -append and
+    IDE drive options."""
+    sys.path.insert(0, str(ROOT / "corpus"))
+    import reference
+
+    from runtime.bench.measure import QEMU, QEMU_ARGS, qemu_extra_args
+
+    (row,) = [r for r in load_suite() if r.name == "os-boot"]
+    assert row.guest is not None and row.disk is not None and row.cmdline == "autorun"
+    ours = [QEMU, *QEMU_ARGS, str(row.guest), *qemu_extra_args(row)]
+    theirs = reference.os_qemu_cmd("autorun", str(row.guest), str(row.disk))
+    assert ours[1:] == theirs[1:]

@@ -1,6 +1,6 @@
 """One side of one benchmark row, in a process of its own (``bt bench`` starts it).
 
-    python -m runtime.bench.child --side native|monitor --out F GUEST
+    python -m runtime.bench.child --side native|monitor --out F [--cmdline S] [--disk IMG] GUEST
     python -m runtime.bench.child --side native|monitor --out F --linux ROW
 
 Writes F (JSON): the run's outcome, status, console output and counters (as ``bt run
@@ -21,10 +21,13 @@ from pathlib import Path
 from runtime.bench.sampler import TimeSplit
 
 
-def _kernel(guest: str, native: bool) -> dict[str, object]:
+def _kernel(guest: str, native: bool, cmdline: str, disk: str | None) -> dict[str, object]:
+    from runtime.pc.devices.disk import DiskSpec
     from runtime.session import RunOptions, prepare
 
-    machine, state = prepare(guest, RunOptions(native=native, console=None))
+    disks = (DiskSpec(disk),) if disk else ()
+    machine, state = prepare(guest, RunOptions(native=native, console=None,
+                                               cmdline=cmdline or None, disks=disks))
     split = TimeSplit().start()
     wall, cpu = time.perf_counter(), time.process_time()
     result = machine.run(state)
@@ -58,10 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--side", choices=("native", "monitor"), required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--linux", default=None, metavar="ROW")
+    p.add_argument("--cmdline", default="")
+    p.add_argument("--disk", default=None)
     p.add_argument("guest", nargs="?")
     a = p.parse_args(argv)
     native = a.side == "native"
-    doc = _linux(a.linux, native) if a.linux else _kernel(a.guest, native)
+    doc = _linux(a.linux, native) if a.linux else _kernel(a.guest, native, a.cmdline, a.disk)
     Path(a.out).write_text(json.dumps(doc))
     return 0
 

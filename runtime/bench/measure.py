@@ -61,11 +61,21 @@ def _timed(cmd: list[str], stdin: int | None = subprocess.DEVNULL
     return wall, ru.ru_utime + ru.ru_stime, proc.returncode, out, ru.ru_maxrss
 
 
+def qemu_extra_args(row: Row) -> list[str]:
+    """qemu's options for a row's command line and disk (as corpus/reference.py boots
+    btos: snapshot=on, so the image is never written or locked)."""
+    args = []
+    if row.disk is not None:
+        args += ["-drive", f"file={row.disk},format=raw,if=ide,index=0,snapshot=on"]
+    return args + (["-append", row.cmdline] if row.cmdline else [])
+
+
 def run_side(row: Row, side: str) -> Sample:
     """One run of ``row`` on ``side`` (native, monitor, qemu or host)."""
     if side == "qemu":
         assert row.guest is not None
-        wall, cpu, status, out, rss = _timed([QEMU, *QEMU_ARGS, str(row.guest)])
+        wall, cpu, status, out, rss = _timed([QEMU, *QEMU_ARGS, str(row.guest),
+                                              *qemu_extra_args(row)])
         return Sample(side, wall, cpu, wall, cpu, out.decode("latin-1"), status, peak_rss_kb=rss)
     if side == "host":
         from runtime.linux.bench import ROWS
@@ -79,6 +89,8 @@ def run_side(row: Row, side: str) -> Sample:
         out_json = Path(tmp) / "run.json"
         cmd = [sys.executable, "-m", "runtime.bench.child", "--side", side, "--out", str(out_json)]
         cmd += ["--linux", str(row.linux)] if row.linux else [str(row.guest)]
+        cmd += ["--cmdline", row.cmdline] if row.cmdline else []
+        cmd += ["--disk", str(row.disk)] if row.disk else []
         wall, cpu, status, _out, rss = _timed(cmd)
         if status != 0 or not out_json.exists():
             return Sample(side, wall, cpu, problem=f"the {side} run failed (status {status})")
@@ -91,7 +103,10 @@ def run_side(row: Row, side: str) -> Sample:
 def missing(row: Row) -> str:
     """Why ``row`` cannot run here (empty: it can)."""
     if row.guest is not None:
-        return "" if row.guest.exists() else f"{row.guest.relative_to(ROOT)} is not built ('make corpus')"
+        for path in (row.guest, row.disk):
+            if path is not None and not path.exists():
+                return f"{path.relative_to(ROOT)} is not built ('make corpus')"
+        return ""
     from runtime.linux.bench import ROWS
 
     r = ROWS.get(str(row.linux))

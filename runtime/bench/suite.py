@@ -27,6 +27,8 @@ class Row:
     what: str
     guest: Path | None = None  # a guest kernel
     linux: str | None = None   # a row of runtime.linux.bench.ROWS
+    cmdline: str = ""          # the kernel command line (multiboot; qemu's -append)
+    disk: Path | None = None   # an IDE disk image, primary master (qemu's -drive ...,if=ide)
 
     @property
     def reference(self) -> str:
@@ -58,7 +60,9 @@ def load_suite(path: Path = SUITE) -> list[Row]:
         if not isinstance(body, dict) or ("guest" in body) == ("linux" in body):
             raise SuiteError(f"{path}: row {name!r} needs exactly one of guest or linux")
         guest = ROOT / str(body["guest"]) if "guest" in body else None
-        rows.append(Row(name, str(body.get("what", "")), guest, body.get("linux")))  # type: ignore[arg-type]
+        disk = ROOT / str(body["disk"]) if "disk" in body else None
+        rows.append(Row(name, str(body.get("what", "")), guest, body.get("linux"),  # type: ignore[arg-type]
+                        str(body.get("cmdline", "")), disk))
     return rows
 
 
