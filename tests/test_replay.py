@@ -77,3 +77,84 @@ def test_a_bad_recording_is_a_one_line_error(tmp_path: Path) -> None:
     image.write_bytes(ECHO)
     res = _bt(image, True, "--replay", str(bad))
     assert res.returncode == 2 and res.stderr.count(b"\n") == 1 and b"bad.rec" in res.stderr
+
+
+# --- bt diff --replay: both runs take one recording's inputs --------------------------------------------
+def _diff(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "runtime.cli", "diff", *args], cwd=ROOT,
+                          capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, bytes]:
+    """The echo guest, a recording of it under the monitor fed at wall-clock pace, its output."""
+    tmp = tmp_path_factory.mktemp("diffreplay")
+    image = tmp / "echo.bin"
+    image.write_bytes(ECHO)
+    rec = tmp / "run.rec"
+    orig = _bt(image, False, "--record", str(rec), feed=True)
+    assert orig.stdout[::2] == b"abc", orig
+    return image, rec, orig.stdout
+
+
+def test_diff_replay_is_equivalent(recorded: tuple[Path, Path, bytes]) -> None:
+    image, rec, _ = recorded
+    res = _diff(str(image), "--load-addr", LOAD, "--replay", str(rec))
+    assert res.returncode == 0, res
+    assert b"verdict: EQUIVALENT" in res.stdout
+    assert b"cannot replay a recording" in res.stdout  # qemu skipped, said so
+
+
+def test_diff_replay_runs_both_take_the_recorded_input(recorded: tuple[Path, Path, bytes]) -> None:
+    """Both runs of bt diff see the recording's bytes when they arrived: the output of the
+    recorded session (the guest's own poll counts), natively too."""
+    from runtime.check.diff import run_state
+    from runtime.session import RunOptions
+
+    image, rec, output = recorded
+    opts = RunOptions(load_addr=int(LOAD, 16), replay=str(rec))
+    for native in (True, False):
+        state, _ = run_state(str(image), opts, native)
+        assert state.output == output and state.status == 1, (native, state.output)
+
+
+def test_diff_replay_finds_a_planted_difference(recorded: tuple[Path, Path, bytes],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A monitor whose replay loses the last byte before the newline must be DIFFERENT."""
+    from runtime.check.diff import diff_guest
+    from runtime.debug import replay
+    from runtime.session import RunOptions
+
+    image, rec, _ = recorded
+    admit = replay.Replayer.admit
+
+    def lossy(self: replay.Replayer) -> None:
+        if type(self.m).__name__ == "Monitor":
+            self.batches = replay.deque(b for b in self.batches if b[2] != b"c")
+        admit(self)
+
+    monkeypatch.setattr(replay.Replayer, "admit", lossy)
+    report = diff_guest(str(image), RunOptions(load_addr=int(LOAD, 16), replay=str(rec)),
+                        use_qemu=False, search=False)
+    assert not report.equivalent and "console output" in report.problems
+
+
+@pytest.mark.parametrize("content", ["hello\n", '{"btvmm_recording": 1}\n{"seen": 1}\n', None])
+def test_diff_replay_bad_recording_is_one_line(content: str | None, tmp_path: Path) -> None:
+    image = tmp_path / "echo.bin"
+    image.write_bytes(ECHO)
+    bad = tmp_path / "bad.rec"
+    if content is not None:
+        bad.write_text(content)
+    res = _diff(str(image), "--load-addr", LOAD, "--replay", str(bad), "--no-qemu")
+    assert res.returncode == 2 and res.stderr.count(b"\n") == 1 and b"bad.rec" in res.stderr, res
+    assert res.stdout == b""
+
+
+def test_diff_replay_refuses_another_guests_recording(recorded: tuple[Path, Path, bytes],
+                                                      tmp_path: Path) -> None:
+    _image, rec, _ = recorded
+    other = tmp_path / "other.bin"
+    other.write_bytes(ECHO)
+    res = _diff(str(other), "--load-addr", LOAD, "--replay", str(rec))
+    assert res.returncode == 2 and res.stderr.count(b"\n") == 1 and b"recorded for" in res.stderr, res

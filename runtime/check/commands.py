@@ -60,6 +60,11 @@ def add_diff_parser(sub: object, int_type: object, positive: object) -> None:
                    help="stop both runs after N guest instructions")
     p.add_argument("--no-qemu", action="store_true", help="skip the qemu run")
     p.add_argument("--no-search", action="store_true", help="do not look for the first divergence")
+    p.add_argument("--replay", metavar="FILE", default=None,
+                   help="both runs (and the divergence search) take the serial input of a "
+                        "recording (bt run --record FILE), each batch at its guest "
+                        "instruction count; qemu cannot replay one, so its comparison is "
+                        "skipped with a note")
     p.set_defaults(func=_command("runtime.check.diff", "cmd_diff"))
 
 

@@ -77,6 +77,10 @@ def run_state(path: str, options: RunOptions, native: bool,
     opts = replace(options, native=native, deterministic=True, console=None, stdin=None,
                    max_insns=max_insns if max_insns is not None else options.max_insns)
     machine, boot = prepare(path, opts)
+    if opts.replay is not None:  # both runs take the recording's inputs (bt diff --replay)
+        from runtime.debug.replay import Replayer
+
+        Replayer(machine, opts.replay, by_insns=True)
     result = machine.run(boot)
     state = State(result.outcome.value, result.status, result.output, dict(result.regs),
                   machine.ram_digest(), int(result.stats.get("instructions", 0)), result.message)
@@ -305,7 +309,7 @@ def diff_guest(path: str, options: RunOptions, use_qemu: bool = True,
     problems = differences(nat, mon)
     qemu = None
     qemu_problems: list[str] = []
-    if use_qemu and qemu_available():
+    if use_qemu and options.replay is None and qemu_available():  # qemu cannot replay
         qemu = run_qemu(path, options.mem_mib)
         if qemu[0] != nat.output:
             qemu_problems.append("console output")
@@ -325,6 +329,37 @@ def diff_guest(path: str, options: RunOptions, use_qemu: bool = True,
 
 
 # --- the command (its arguments: runtime/check/commands.py) ----------------------------------------
+def _recording_note(recording: str, report: DiffReport) -> str:
+    """Whether the run of the recorded kind (native or monitor) ended as the recording did
+    (information: the verdict compares the two replays with each other)."""
+    from runtime.debug.replay import read_recording
+
+    header, _batches, end = read_recording(recording)
+    kind = "native" if header.get("native") else "monitor"
+    if not end:
+        return f"recording: a {kind} session with no final state (cut short)"
+    st = report.native if kind == "native" else report.monitor
+    same = (st.ram, st.outcome, st.insns) == (end.get("digest"), end.get("end"), end.get("insns"))
+    return (f"recording: a {kind} session; the {kind} replay "
+            f"{'matches' if same else 'DIFFERS FROM'} its final state")
+
+
+def _recording_problem(recording: str, guest: str) -> str | None:
+    """Why ``recording`` cannot be replayed into ``guest`` (None: it can)."""
+    import os
+
+    from runtime.debug.replay import RecordingError, read_recording
+
+    try:
+        header, _batches, _end = read_recording(recording)
+    except RecordingError as err:
+        return str(err)
+    recorded = header.get("guest")
+    if isinstance(recorded, str) and os.path.basename(recorded) != os.path.basename(guest):
+        return f"{recording}: recorded for guest {recorded}, not {guest}"
+    return None
+
+
 def cmd_diff(args: object) -> int:
     from runtime.errors import GuestLoadError
     from runtime.report import OUTCOMES
@@ -343,14 +378,24 @@ def cmd_diff(args: object) -> int:
         sys.stderr.write(f"bt: {err}\n")
         return OUTCOMES[Outcome.BAD_INPUT][0]
     if a.load_addr is None and is_linux_program(a.guest):  # type: ignore[attr-defined]
+        if getattr(a, "replay", None) is not None:
+            sys.stderr.write(f"bt: {a.guest}: --replay takes a kernel guest, "  # type: ignore[attr-defined]
+                             "not a Linux program\n")
+            return OUTCOMES[Outcome.BAD_INPUT][0]
         from runtime.linux.compare import cmd_diff as linux_diff
 
         return linux_diff(a)
     from runtime.cli import reparse_after_guest
 
     reparse_after_guest(a, "diff")  # type: ignore[arg-type]
+    replay = getattr(a, "replay", None)
+    if replay is not None:
+        problem = _recording_problem(replay, a.guest)  # type: ignore[attr-defined]
+        if problem:
+            sys.stderr.write(f"bt: {problem}\n")
+            return OUTCOMES[Outcome.BAD_INPUT][0]
     options = RunOptions(mem_mib=a.mem, load_addr=a.load_addr, entry=a.entry,  # type: ignore[attr-defined]
-                         max_insns=a.max_insns)  # type: ignore[attr-defined]
+                         max_insns=a.max_insns, replay=replay)  # type: ignore[attr-defined]
     try:
         report = diff_guest(a.guest, options, use_qemu=not a.no_qemu,  # type: ignore[attr-defined]
                             search=not a.no_search)  # type: ignore[attr-defined]
@@ -368,7 +413,11 @@ def cmd_diff(args: object) -> int:
             sys.stdout.write(f"could not run: the {name} run ended in an internal error: "
                              f"{st.message}\n")
         return DIFF_COULD_NOT_RUN
-    if report.qemu is None and not a.no_qemu:  # type: ignore[attr-defined]
+    if replay is not None:
+        sys.stdout.write(_recording_note(replay, report) + "\n")
+    if replay is not None and not a.no_qemu:  # type: ignore[attr-defined]
+        sys.stdout.write(f"(--replay: {QEMU} cannot replay a recording: no qemu comparison)\n")
+    elif report.qemu is None and not a.no_qemu:  # type: ignore[attr-defined]
         sys.stdout.write(f"({QEMU} is not installed: no independent reference)\n")
     if report.divergence is not None:
         sys.stdout.write("\n" + report.divergence.render() + "\n")

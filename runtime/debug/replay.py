@@ -23,6 +23,8 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, TextIO
 
+from runtime.pc.clock import NS_PER_INSN
+
 if TYPE_CHECKING:
     from runtime.pc.machine import Machine
 
@@ -94,30 +96,57 @@ class Recorder(_Gate):
                                    "digest": digest}) + "\n")
 
 
-class Replayer(_Gate):
-    """Admits the recorded batches at their observations."""
-
-    def __init__(self, machine: Machine, path: str) -> None:
-        self.batches: deque[tuple[int, bytes]] = deque()
-        self.header: dict[str, object] = {}
-        self.end: dict[str, object] = {}
+def read_recording(path: str) -> tuple[dict[str, Any], list[tuple[int, int, bytes]], dict[str, Any]]:
+    """The header, the batches ``(observation, instruction count, bytes)`` and the end
+    record of the recording at ``path``; RecordingError names the file and the problem."""
+    try:
+        with open(path) as f:
+            lines = [json.loads(line) for line in f if line.strip()]
+    except OSError as err:
+        raise RecordingError(f"{path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise RecordingError(f"{path}: not a recording (not text)") from None
+    except json.JSONDecodeError as err:
+        raise RecordingError(f"{path}: not a recording (line {err.lineno}: {err.msg})") from None
+    if not lines or not isinstance(lines[0], dict) or lines[0].get("btvmm_recording") != 1:
+        raise RecordingError(f"{path}: not a btvmm recording (no header line)")
+    batches: list[tuple[int, int, bytes]] = []
+    end: dict[str, Any] = {}
+    for number, rec in enumerate(lines[1:], 2):
         try:
-            with open(path) as f:
-                lines = [json.loads(line) for line in f if line.strip()]
-        except OSError as err:
-            raise RecordingError(f"{path}: {err.strerror}") from None
-        except json.JSONDecodeError as err:
-            raise RecordingError(f"{path}: not a recording (line {err.lineno}: {err.msg})") from None
-        if not lines or lines[0].get("btvmm_recording") != 1:
-            raise RecordingError(f"{path}: not a btvmm recording (no header line)")
-        self.header = lines[0]
-        for rec in lines[1:]:
             if "seen" in rec:
-                self.batches.append((int(rec["seen"]), bytes.fromhex(rec["data"])))
+                batches.append((int(rec["seen"]), int(rec["insns"]), bytes.fromhex(rec["data"])))
             elif "end" in rec:
-                self.end = rec
+                end = rec
+        except (TypeError, KeyError, ValueError):
+            raise RecordingError(f"{path}: line {number}: not a batch of serial input") from None
+    return lines[0], batches, end
+
+
+class Replayer(_Gate):
+    """Admits the recorded batches at their observations, or ``by_insns`` at the first
+    observation at or after their guest instruction count.
+
+    Observation points belong to a machine's run loop, so their count is exact only for a
+    replay on the same kind of machine as the recording. ``bt diff --replay`` runs the
+    bare machine and the monitor from one recording, so it admits by instruction count
+    (the same in both) and starts the line's pacing at that instruction's time: the bytes
+    become receivable at the same guest instant in both runs."""
+
+    def __init__(self, machine: Machine, path: str, by_insns: bool = False) -> None:
+        self.header, batches, self.end = read_recording(path)
+        self.by_insns = by_insns
+        self.batches: deque[tuple[int, int, bytes]] = deque(batches)
         super().__init__(machine)
 
     def admit(self) -> None:
-        while self.batches and self.batches[0][0] <= self.seen:
-            self.deliver(self.batches.popleft()[1])
+        if not self.by_insns:
+            while self.batches and self.batches[0][0] <= self.seen:
+                self.deliver(self.batches.popleft()[2])
+            return
+        insns = self.m.counter.insns
+        while self.batches and self.batches[0][1] <= insns:
+            at = self.batches.popleft()
+            self.deliver(at[2])
+            # the line starts receiving at instruction ``at``'s time, not at this observation's
+            self.uart._receive(self.uart._now() - (insns - at[1]) * NS_PER_INSN)
