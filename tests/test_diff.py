@@ -120,7 +120,9 @@ SYSTEM_RULES = frozenset({
 
 
 def test_campaign_reaches_the_system_rules() -> None:
-    summary = fuzz.campaign(None, seed=4000, workers=1, programs=40, avoid_known=True)
+    # 60 programs: the ring-1/2 stretches (issue 14) draw from the same seeds, and 40 from
+    # seed 4000 no longer happened to emit a loope (a chunk kind of weight 2/5 x 1/5)
+    summary = fuzz.campaign(None, seed=4000, workers=1, programs=60, avoid_known=True)
     assert summary.divergent == [], summary.line()
     assert SYSTEM_RULES <= summary.rules, sorted(SYSTEM_RULES - summary.rules)
     assert summary.rules == fuzz.all_rules(), sorted(fuzz.all_rules() - summary.rules)

@@ -72,11 +72,15 @@ _UNRELIABLE_NATIVE = frozenset({"cr2"})
 
 
 def run_state(path: str, options: RunOptions, native: bool,
-              max_insns: int | None = None) -> tuple[State, Machine]:
-    """Run ``path`` deterministically (natively or monitored) and take its state."""
+              max_insns: int | None = None, annotate: bool = False) -> tuple[State, Machine]:
+    """Run ``path`` deterministically (natively or monitored) and take its state.
+    ``annotate``: the monitor's translations keep each instruction's rule, for the
+    divergence report's rendering of the block (as ``bt explain`` does)."""
     opts = replace(options, native=native, deterministic=True, console=None, stdin=None,
                    max_insns=max_insns if max_insns is not None else options.max_insns)
     machine, boot = prepare(path, opts)
+    if annotate and not native:
+        machine.tc.keep_annotations = True  # type: ignore[attr-defined]
     if opts.replay is not None:  # both runs take the recording's inputs (bt diff --replay)
         from runtime.debug.replay import Replayer
 
@@ -197,7 +201,7 @@ def first_divergence(path: str, options: RunOptions, upper: int) -> Divergence |
             lo = mid
     before, native_before = run_state(path, options, True, hi - 1) if hi > 1 else (None, None)
     nat, nat_m = run_state(path, options, True, hi)
-    mon, mon_m = run_state(path, options, False, hi)
+    mon, mon_m = run_state(path, options, False, hi, annotate=True)
     ref = before.regs if before is not None else nat.regs
     eip, cs = ref.get("eip", 0), ref.get("cs", 0)
     probe = native_before if native_before is not None else nat_m
