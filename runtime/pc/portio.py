@@ -14,6 +14,7 @@ A mixin of :class:`runtime.pc.machine.Machine`; its hooks run inside
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from capstone import CS_ARCH_X86, CS_MODE_16, CS_MODE_32, Cs
 from unicorn import Uc
@@ -31,6 +32,25 @@ _PORT_IO = frozenset({"in", "out"})
 _STRING_IO = frozenset({"insb", "insw", "insd", "outsb", "outsw", "outsd"})
 
 
+def io_bitmap_allows(read: Callable[[int, int], bytes], tss_base: int, tss_limit: int,
+                     port: int, size: int) -> bool:
+    """The TSS's I/O permission bitmap clears bits ``port`` .. ``port + size - 1`` (SDM vol 1,
+    19.5.2; a 32-bit TSS shorter than 0x68 bytes, or a map past the TSS limit, denies).
+    ``read(linear, n)`` reads guest memory; a fault while reading it denies too. The bare
+    machine and the monitor's I/O callouts both decide with it."""
+    try:
+        if tss_limit < 0x67:
+            return False
+        base_off = struct.unpack("<H", read(tss_base + 0x66, 2))[0]
+        byte = base_off + port // 8
+        if byte + 1 > tss_limit:
+            return False
+        bits = struct.unpack("<H", read(tss_base + byte, 2))[0] >> (port % 8)
+        return bits & ((1 << size) - 1) == 0
+    except (PageFault, PhysicalAccessError):
+        return False
+
+
 class PortIO:
     """The port-I/O hooks of the bare machine and what they need."""
 
@@ -42,17 +62,7 @@ class PortIO:
         if cpl <= iopl:
             return True
         tr = self._task_register()
-        try:
-            if tr.limit < 0x67:
-                return False
-            base_off = struct.unpack("<H", self.mem.read(tr.base + 0x66, 2))[0]
-            byte = base_off + port // 8
-            if byte + 1 > tr.limit:
-                return False
-            bits = struct.unpack("<H", self.mem.read(tr.base + byte, 2))[0] >> (port % 8)
-            return bits & ((1 << size) - 1) == 0
-        except (PageFault, PhysicalAccessError):
-            return False
+        return io_bitmap_allows(self.mem.read, tr.base, tr.limit, port, size)
 
     def _io_insn(self, port: int) -> tuple[int, int]:
         """(EIP, length) of the IN/OUT whose hook is running.

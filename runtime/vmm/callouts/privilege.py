@@ -26,7 +26,6 @@ A check is a row of :data:`CHECKS`: a handler name of
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 
 from capstone import x86_const as C
@@ -34,7 +33,7 @@ from unicorn import x86_const as X
 
 from bt.rewrite import CalloutSite
 from runtime.pc.delivery import Fault
-from runtime.pc.paging import PageFault, PhysicalAccessError
+from runtime.pc.portio import io_bitmap_allows
 from runtime.pc.x86 import CR4_TSD, Vector
 from runtime.vmm.callouts.host import CalloutHost
 
@@ -72,25 +71,9 @@ def port_access(mon: CalloutHost, co: CalloutSite) -> None:
                 else mon.cpu.reg(X.UC_X86_REG_EDX) & 0xFFFF)
     else:
         port = mon.cpu.reg(X.UC_X86_REG_EDX) & 0xFFFF
-    if not io_bitmap_allows(mon, port, size):
-        raise Fault(Vector.GP, 0)
-
-
-def io_bitmap_allows(mon: CalloutHost, port: int, size: int) -> bool:
-    """The guest TSS's I/O permission bitmap clears bits ``port`` .. ``port + size - 1``
-    (a 32-bit TSS shorter than 0x68 bytes, or a map past the TSS limit, denies)."""
     tr = mon.vcpu.v.tr
-    try:
-        if tr.limit < 0x67:
-            return False
-        base_off = struct.unpack("<H", mon.mem.read(tr.base + 0x66, 2))[0]
-        byte = base_off + port // 8
-        if byte + 1 > tr.limit:
-            return False
-        bits = struct.unpack("<H", mon.mem.read(tr.base + byte, 2))[0] >> (port % 8)
-        return bits & ((1 << size) - 1) == 0
-    except (PageFault, PhysicalAccessError):
-        return False
+    if not io_bitmap_allows(mon.mem.read, tr.base, tr.limit, port, size):
+        raise Fault(Vector.GP, 0)
 
 
 CHECKS: dict[str, Check] = {
